@@ -1,0 +1,33 @@
+"""scaleplan: plan language-model training from scaling laws.
+
+Public API (lazy re-exports, so ``import scaling_planner`` and the CLI start fast)::
+
+    from scaling_planner import load_runs, load_law, fit, plan_budget, estimate_memory, get_gpu, ModelShape
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ScalePlanError": "errors",
+    "parse_quantity": "units", "PF_DAY": "units",
+    "RunTable": "runs", "load_runs": "runs", "from_arrays": "runs",
+    "ScalingLaw": "laws", "load_law": "laws", "list_laws": "laws", "law_names": "laws",
+    "fit": "fitting", "FitResult": "fitting", "FitReport": "fitting",
+    "ModelShape": "model", "get_preset": "model", "shape_for_params": "model", "from_hf_config": "model",
+    "MemoryConfig": "memory", "estimate_memory": "memory", "MemoryEstimate": "memory",
+    "GPU": "hardware", "get_gpu": "hardware", "list_gpus": "hardware",
+    "plan_budget": "planner", "Plan": "planner",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        mod = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(mod, name)
+    raise AttributeError(f"module 'scaling_planner' has no attribute {name!r}")

@@ -1,0 +1,343 @@
+"""Scaling laws: one small set of forms, each answering ``loss(N, D)`` and ``optimal(C)``.
+
+Forms (``ScalingLaw.form``) and their parameters:
+
+* ``chinchilla``  L(N, D) = E + A/N^alpha + B/D^beta  (Hoffmann et al. 2022, Eq. 2). Compute-optimal allocation
+  under C = 6·N·D in closed form (Eq. 4): N_opt = G·(C/6)^a, D_opt = G^-1·(C/6)^b, G = (alpha·A/(beta·B))^(1/(alpha+beta)),
+  a = beta/(alpha+beta), b = alpha/(alpha+beta).
+* ``kaplan_joint`` L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D  (Kaplan et al. 2020, Eq. 1.5).
+* ``power``       single-variable L(X) = E + (X_c/X)^alpha, X in {N, D, C}; E = 0 is Kaplan's pure power law.
+* ``allocation``  N_opt = k_N·C^a, D_opt = k_D·C^b (C in ``C_unit``); no loss. DeepSeek's form gives k_M for the
+  non-embedding FLOPs/token M instead; then N = M/6.
+* ``data_constrained`` Muennighoff et al. 2023: the Chinchilla form on effective N', D' for repeated data.
+
+Units: N parameters (total or non-embedding, see ``conventions["N"]``), D tokens, C FLOPs unless ``C_unit`` says
+PF-days (1 PF-day = 8.64e19 FLOPs). Loss in nats/token on the law's own data and tokenizer: absolute losses do not
+transfer across data sets (Kaplan Sec. 1.2).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ScalePlanError
+from .units import PF_DAY
+
+SCHEMA = "scaleplan.law/1"
+FORMS = {
+    "chinchilla": ("E", "A", "B", "alpha", "beta"),
+    "kaplan_joint": ("N_c", "D_c", "alpha_N", "alpha_D"),
+    "power": ("X_c", "alpha"),
+    "allocation": ("a", "b"),
+    "data_constrained": ("E", "A", "B", "alpha", "beta", "R_D_star", "R_N_star"),
+}
+C_UNITS = {"FLOPs": 1.0, "PF-days": PF_DAY}
+_KNOWN_FIELDS = {"schema", "name", "title", "form", "params", "variable", "C_unit", "allocation", "components",
+                 "conventions", "citation", "notes", "ci95", "fit", "samples"}
+
+
+def _c_factor(unit: str | None) -> float:
+    if unit in (None, "FLOPs", "flops"):
+        return 1.0
+    if unit in ("PF-days", "pf-days"):
+        return PF_DAY
+    raise ScalePlanError(f"unknown C_unit {unit!r}: use 'FLOPs' or 'PF-days'")
+
+
+def chinchilla_optimal(C, E, A, B, alpha, beta):
+    """Closed-form compute-optimal (N, D) for E + A/N^alpha + B/D^beta under C = 6ND (Hoffmann Eq. 4)."""
+    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    a, b = beta / (alpha + beta), alpha / (alpha + beta)
+    C6 = np.asarray(C, dtype=float) / 6.0
+    return G * C6**a, C6**b / G
+
+
+def power_value(X, X_c, alpha, E=0.0):
+    """Kaplan single-variable law E + (X_c/X)^alpha."""
+    return E + (X_c / np.asarray(X, dtype=float)) ** alpha
+
+
+@dataclass(frozen=True)
+class ScalingLaw:
+    """A scaling law with its provenance. Build from JSON with :meth:`from_dict`, or get one from the catalogue
+    with :func:`load_law`. ``params`` are at full published (or fitted) precision."""
+
+    name: str
+    form: str
+    params: Mapping[str, float]
+    title: str = ""
+    variable: str | None = None  # for form 'power': which of N, D, C
+    C_unit: str = "FLOPs"
+    allocation: Mapping | None = None  # optional power-law allocation overriding the closed form
+    components: Mapping[str, Mapping] = field(default_factory=dict)
+    conventions: Mapping[str, str] = field(default_factory=dict)
+    citation: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    ci95: Mapping[str, list] = field(default_factory=dict)
+    fit: Mapping | None = None
+    samples: Mapping[str, list] | None = None  # bootstrap replicates of params, for intervals downstream
+    extra: Mapping = field(default_factory=dict)  # other top-level JSON fields (e.g. 'se'), kept on round trips
+
+    # ----------------------------------------------------------------------------------------- predictions
+    @property
+    def has_loss(self) -> bool:
+        return self.form != "allocation"
+
+    @property
+    def has_optimal(self) -> bool:
+        return self.allocation is not None or self.form in ("chinchilla", "kaplan_joint", "allocation",
+                                                            "data_constrained")
+
+    def loss(self, N=None, D=None, unique_tokens=None):
+        """Predicted loss. ``D=None`` means infinite data where the law allows it (or the law's L(N) component)."""
+        p = self.params
+        if self.form in ("chinchilla", "data_constrained"):
+            if N is None:
+                raise ScalePlanError(f"law {self.name}: loss needs N (params)")
+            N = np.asarray(N, dtype=float)
+            if self.form == "data_constrained" and unique_tokens is not None and D is not None:
+                N, D = self.effective(N, D, unique_tokens)
+            data_term = 0.0 if D is None else p["B"] / np.asarray(D, dtype=float) ** p["beta"]
+            return _scalar(p["E"] + p["A"] / N ** p["alpha"] + data_term)
+        if self.form == "kaplan_joint":
+            if N is None:
+                raise ScalePlanError(f"law {self.name}: loss needs N (params)")
+            if D is None:
+                if "L_N" in self.components:
+                    return self.component("L_N").loss(N=N)
+                return _scalar(power_value(N, p["N_c"], p["alpha_N"]))
+            r = p["alpha_N"] / p["alpha_D"]
+            N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+            return _scalar(((p["N_c"] / N) ** r + p["D_c"] / D) ** p["alpha_D"])
+        if self.form == "power":
+            E = p.get("E", 0.0)
+            if self.variable == "N":
+                x = N
+            elif self.variable == "D":
+                x = D
+            else:
+                x = None if (N is None or D is None) else 6.0 * np.asarray(N, float) * np.asarray(D, float)
+                x = None if x is None else x / _c_factor(self.C_unit)
+            if x is None:
+                raise ScalePlanError(f"law {self.name}: L({self.variable}) needs "
+                                     + ("N" if self.variable == "N" else "D" if self.variable == "D" else "N and D"))
+            return _scalar(power_value(x, p["X_c"], p["alpha"], E))
+        raise ScalePlanError(f"law {self.name} ({self.form}) is an allocation rule and predicts no loss")
+
+    def loss_at_compute(self, C):
+        """Loss of a single-variable L(C) law at compute C (FLOPs)."""
+        if self.form != "power" or self.variable != "C":
+            raise ScalePlanError(f"law {self.name} is not an L(C) law")
+        p = self.params
+        return _scalar(power_value(np.asarray(C, float) / _c_factor(self.C_unit), p["X_c"], p["alpha"],
+                                   p.get("E", 0.0)))
+
+    def optimal(self, C):
+        """Compute-optimal (N, D) for C FLOPs (arrays broadcast). C = 6·N·D unless the law's own rule says otherwise."""
+        C = np.asarray(C, dtype=float)
+        if self.allocation is not None or self.form == "allocation":
+            al = self.allocation if self.allocation is not None else {**self.params, "C_unit": self.C_unit}
+            Cu = C / _c_factor(al.get("C_unit", self.C_unit))
+            if "k_M" in al:  # DeepSeek: M = non-embedding FLOPs/token, N ~ M/6
+                N = al["k_M"] * Cu ** al["a"] / 6.0
+            else:
+                N = al["k_N"] * Cu ** al["a"]
+            D = al["k_D"] * Cu ** al["b"] if "k_D" in al else C / (6.0 * N)
+            return _scalar(N), _scalar(D)
+        p = self.params
+        if self.form in ("chinchilla", "data_constrained"):
+            N, D = chinchilla_optimal(C, p["E"], p["A"], p["B"], p["alpha"], p["beta"])
+            return _scalar(N), _scalar(D)
+        if self.form == "kaplan_joint":
+            r = p["alpha_N"] / p["alpha_D"]
+            N = (r * p["N_c"] ** r * C / (6.0 * p["D_c"])) ** (1.0 / (r + 1.0))
+            return _scalar(N), _scalar(C / (6.0 * N))
+        raise ScalePlanError(f"law {self.name} ({self.form}, L({self.variable})) has no compute-optimal allocation")
+
+    def exponents(self) -> dict[str, float]:
+        """Allocation exponents a (N_opt ∝ C^a) and b (D_opt ∝ C^b) where defined."""
+        if self.allocation is not None:
+            return {"a": self.allocation["a"], "b": self.allocation.get("b", 1 - self.allocation["a"])}
+        p = self.params
+        if self.form in ("chinchilla", "data_constrained"):
+            return {"a": p["beta"] / (p["alpha"] + p["beta"]), "b": p["alpha"] / (p["alpha"] + p["beta"])}
+        if self.form == "allocation":
+            return {"a": p["a"], "b": p["b"]}
+        if self.form == "kaplan_joint":
+            r = p["alpha_N"] / p["alpha_D"]
+            return {"a": 1 / (r + 1), "b": r / (r + 1)}
+        return {}
+
+    def effective(self, N, D, unique_tokens):
+        """Muennighoff et al. 2023 effective (N', D') for D tokens drawn from ``unique_tokens`` unique ones."""
+        p = self.params
+        N, D, U = (np.asarray(x, dtype=float) for x in (N, D, unique_tokens))
+        U_D = np.minimum(U, D)
+        R_D = np.maximum(D / U_D - 1.0, 0.0)
+        D_eff = U_D + U_D * p["R_D_star"] * (1.0 - np.exp(-R_D / p["R_D_star"]))
+        # U_N: the compute-optimal size for the unique data (the datablations "D_to_N" rule)
+        G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1.0 / (p["alpha"] + p["beta"]))
+        U_N = np.minimum(N, (U_D * G) ** (p["beta"] / p["alpha"]) * G)
+        R_N = np.maximum(N / U_N - 1.0, 0.0)
+        N_eff = U_N + U_N * p["R_N_star"] * (1.0 - np.exp(-R_N / p["R_N_star"]))
+        return N_eff, D_eff
+
+    def component(self, key: str) -> ScalingLaw:
+        """A named sub-law, e.g. Kaplan's ``L_N`` (Table 5) inside ``kaplan2020``."""
+        if key not in self.components:
+            raise ScalePlanError(f"law {self.name} has no component {key!r}; it has "
+                                 + (", ".join(self.components) or "none"))
+        c = dict(self.components[key])
+        return ScalingLaw(name=f"{self.name}:{key}", form=c["form"], params=c["params"], variable=c.get("variable"),
+                          C_unit=c.get("C_unit", "FLOPs"), conventions=self.conventions, citation=self.citation,
+                          title=c.get("title", key))
+
+    def with_params(self, params: Mapping[str, float]) -> ScalingLaw:
+        from dataclasses import replace
+
+        return replace(self, params=dict(params))
+
+    def sample_laws(self, max_n: int | None = None) -> list[ScalingLaw]:
+        """One law per stored bootstrap replicate (empty when the law carries no samples)."""
+        if not self.samples:
+            return []
+        keys = list(self.samples)
+        n = len(self.samples[keys[0]])
+        idx = range(n) if max_n is None or max_n >= n else np.linspace(0, n - 1, max_n).astype(int)
+        return [self.with_params({**self.params, **{k: float(self.samples[k][i]) for k in keys}}) for i in idx]
+
+    # ----------------------------------------------------------------------------------------- JSON
+    def to_dict(self) -> dict:
+        d = {"schema": SCHEMA, "name": self.name, "title": self.title, "form": self.form,
+             "params": {k: float(v) for k, v in self.params.items()}}
+        if self.variable:
+            d["variable"] = self.variable
+        d["C_unit"] = self.C_unit
+        if self.allocation is not None:
+            d["allocation"] = dict(self.allocation)
+        if self.components:
+            d["components"] = {k: dict(v) for k, v in self.components.items()}
+        d["conventions"] = dict(self.conventions)
+        d["citation"] = dict(self.citation)
+        d["notes"] = list(self.notes)
+        if self.ci95:
+            d["ci95"] = {k: [float(x) for x in v] for k, v in self.ci95.items()}
+        if self.fit is not None:
+            d["fit"] = self.fit
+        if self.samples:
+            d["samples"] = {k: [float(x) for x in v] for k, v in self.samples.items()}
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping, source: str = "<dict>") -> ScalingLaw:
+        if not isinstance(d, Mapping):
+            raise ScalePlanError(f"{source}: a law file must hold one JSON object")
+        for key in ("name", "form", "params"):
+            if key not in d:
+                raise ScalePlanError(f"{source}: missing field {key!r} (a law needs name, form, params)")
+        form = d["form"]
+        if form not in FORMS:
+            raise ScalePlanError(f"{source}: unknown form {form!r}; known forms: {', '.join(FORMS)}")
+        params = d["params"]
+        if not isinstance(params, Mapping):
+            raise ScalePlanError(f"{source}: 'params' must be an object of name: number")
+        need = FORMS[form]
+        missing = [k for k in need if k not in params]
+        if missing:
+            raise ScalePlanError(f"{source}: form {form!r} needs params {', '.join(missing)}")
+        try:
+            params = {k: float(v) for k, v in params.items()}
+        except (TypeError, ValueError):
+            raise ScalePlanError(f"{source}: every param must be a number") from None
+        if not all(math.isfinite(v) for v in params.values()):
+            raise ScalePlanError(f"{source}: params must be finite numbers")
+        if form == "power" and d.get("variable") not in ("N", "D", "C"):
+            raise ScalePlanError(f"{source}: a 'power' law needs variable N, D or C")
+        if form == "allocation" and not ({"k_N", "k_M"} & set(params)):
+            raise ScalePlanError(f"{source}: an allocation law needs k_N (or k_M)")
+        return cls(name=str(d["name"]), form=form, params=params, title=d.get("title", ""),
+                   variable=d.get("variable"), C_unit=d.get("C_unit", "FLOPs"), allocation=d.get("allocation"),
+                   components=d.get("components", {}), conventions=d.get("conventions", {}),
+                   citation=d.get("citation", {}), notes=tuple(d.get("notes", ())), ci95=d.get("ci95", {}),
+                   fit=d.get("fit"), samples=d.get("samples"),
+                   extra={k: v for k, v in d.items() if k not in _KNOWN_FIELDS})
+
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        p = Path(path)
+        if p.exists() and not force:
+            raise ScalePlanError(f"{p} exists; pass --force to overwrite it")
+        p.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return p
+
+    def summary(self) -> str:
+        """One-line formula with the parameters."""
+        p = self.params
+        if self.form == "chinchilla":
+            return (f"L = {p['E']:g} + {p['A']:g}/N^{p['alpha']:g} + {p['B']:g}/D^{p['beta']:g}")
+        if self.form == "data_constrained":
+            return (f"L = {p['E']:.4g} + {p['A']:.4g}/N'^{p['alpha']:.4g} + {p['B']:.4g}/D'^{p['beta']:.4g}, "
+                    f"R_D*={p['R_D_star']:.4g}, R_N*={p['R_N_star']:.4g}")
+        if self.form == "kaplan_joint":
+            return (f"L = [({p['N_c']:g}/N)^({p['alpha_N']:g}/{p['alpha_D']:g}) + {p['D_c']:g}/D]^{p['alpha_D']:g}")
+        if self.form == "power":
+            unit = f" [{self.C_unit}]" if self.variable == "C" else ""
+            e = f"{p['E']:g} + " if p.get("E") else ""
+            return f"L = {e}({p['X_c']:g}/{self.variable}{unit})^{p['alpha']:g}"
+        k = f"{p['k_M']:g}·C^{p['a']:g}/6" if "k_M" in p else f"{p['k_N']:g}·C^{p['a']:g}"
+        kd = f", D_opt = {p['k_D']:g}·C^{p['b']:g}" if "k_D" in p else ""
+        return f"N_opt = {k}{kd} (C in {self.C_unit})"
+
+
+def _scalar(x):
+    a = np.asarray(x)
+    return float(a) if a.ndim == 0 else a
+
+
+# --------------------------------------------------------------------------------------------- catalogue
+def catalogue_dir() -> Path:
+    """The folder of published laws: inside the installed package, or ``fits/`` in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "fits", here.parent / "fits"):
+        if cand.is_dir() and any(cand.glob("*.json")):
+            return cand
+    raise ScalePlanError("the law catalogue (fits/*.json) is missing from this installation; reinstall scaleplan")
+
+
+def list_laws() -> list[ScalingLaw]:
+    return [read_law(p) for p in sorted(catalogue_dir().glob("*.json"))]
+
+
+def law_names() -> list[str]:
+    return sorted(p.stem for p in catalogue_dir().glob("*.json"))
+
+
+def read_law(path: str | Path) -> ScalingLaw:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScalePlanError(f"{p}: no such law file") from None
+    except json.JSONDecodeError as e:
+        raise ScalePlanError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    return ScalingLaw.from_dict(data, source=str(p))
+
+
+def load_law(name_or_path: str) -> ScalingLaw:
+    """A catalogue law by name (``epoch2024``), or a law file written by ``scaleplan fit --save``."""
+    if name_or_path.endswith(".json") or "/" in name_or_path or Path(name_or_path).is_file():
+        return read_law(name_or_path)
+    path = catalogue_dir() / f"{name_or_path}.json"
+    if path.exists():
+        return read_law(path)
+    names = law_names()
+    close = difflib.get_close_matches(name_or_path, names, n=1, cutoff=0.3)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ScalePlanError(f"unknown law {name_or_path!r}.{hint} Known laws: {', '.join(names)}")

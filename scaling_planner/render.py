@@ -1,0 +1,68 @@
+"""Rich terminal renderers. Pure formatting: they take core results and return rich renderables."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .units import fmt_count
+
+
+def _g(x, digits=4):
+    if x is None:
+        return "—"
+    try:
+        return f"{x:.{digits}g}"
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def laws_table(laws) -> Table:
+    t = Table(title="Scaling-law catalogue", title_justify="left")
+    t.caption = "scaleplan laws show NAME [--flops C | --params N --tokens D]"
+    for c in ("name", "form", "a (N∝C^a)", "b (D∝C^b)", "N counts", "source"):
+        t.add_column(c)
+    for law in laws:
+        ex = law.exponents()
+        src = law.citation.get("paper", "").split(",")[0]
+        t.add_row(law.name, law.form, _g(ex.get("a"), 3), _g(ex.get("b"), 3),
+                  law.conventions.get("N", "?").split(" ")[0], Text(src))
+    return t
+
+
+def law_panel(law, out: dict) -> Panel:
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold")
+    rows.add_column()
+    rows.add_row("law", f"{law.name} — {law.title}")
+    rows.add_row("form", law.summary())
+    for k, v in law.params.items():
+        ci = law.ci95.get(k)
+        rows.add_row(f"  {k}", repr(v) + (f"   95% CI [{_g(ci[0])}, {_g(ci[1])}]" if ci else ""))
+    if law.allocation:
+        al = law.allocation
+        k = f"k_N={al.get('k_N')}" if "k_N" in al else f"k_M={al.get('k_M')}"
+        rows.add_row("allocation", f"{k}, a={al['a']}, k_D={al.get('k_D')}, b={al.get('b')} (C in "
+                     f"{al.get('C_unit', 'FLOPs')})")
+    for key, comp in law.components.items():
+        rows.add_row(f"component {key}", f"{comp.get('title', '')}: {comp['params']}")
+    ex = law.exponents()
+    if ex:
+        rows.add_row("exponents", f"a = {ex['a']:.4f} (N_opt ∝ C^a), b = {ex['b']:.4f}")
+    for k, v in law.conventions.items():
+        rows.add_row(f"convention {k}", str(v))
+    cit = law.citation
+    rows.add_row("source", ", ".join(str(v) for v in cit.values()))
+    for note in law.notes:
+        rows.add_row("note", Text(note))
+    parts = [rows]
+    if out.get("params") is not None:
+        res = Table(title="prediction", title_justify="left")
+        for c in ("FLOPs", "params N", "tokens D", "tokens/param", "loss"):
+            res.add_column(c, justify="right")
+        res.add_row(_g(out.get("flops"), 3), fmt_count(out["params"]), fmt_count(out.get("tokens")),
+                    _g(out.get("tokens_per_param"), 3), _g(out.get("loss"), 4))
+        parts.append(res)
+    return Panel(Group(*parts), title=law.name, title_align="left")

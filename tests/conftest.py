@@ -1,0 +1,26 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+EPOCH_CSV = EXAMPLES / "epoch_chinchilla" / "chinchilla_points.csv"
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run the scaleplan entry point in-process; returns (exit_code, stdout, stderr)."""
+    from scaling_planner.cli import main
+
+    def run(*args):
+        monkeypatch.setattr(sys, "argv", ["scaleplan", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as e:
+            code = e.code or 0
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
