@@ -113,6 +113,103 @@ def laws_show(name: str = typer.Argument(..., help="Catalogue name (see `scalepl
         console().print(law_panel(law, out))
 
 
+# ------------------------------------------------------------------------------------------------ fit
+def _parse_cols(cols: list[str]) -> dict[str, str]:
+    out = {}
+    for c in cols or []:
+        if "=" not in c:
+            raise ScalePlanError(f"--col {c!r}: use ROLE=COLUMN, e.g. --col loss=val_loss")
+        k, v = c.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _check_writable(path: Path | None, force: bool, flag: str) -> None:
+    if path is not None and path.exists() and not force:
+        raise ScalePlanError(f"{path} exists; pass --force to overwrite it ({flag})")
+
+
+@app.command("fit")
+def fit_cmd(
+    path: Path = typer.Argument(..., help="Run log: CSV, TSV, JSON Lines, JSON array or Parquet."),
+    method: str | None = typer.Option(None, "--method", help="Comma-separated: kaplan_N, kaplan_D, kaplan_C, "
+                                         "kaplan_ND, approach1, approach2, approach3 (default: all the data supports)."),
+    col: list[str] = typer.Option([], "--col", help="Map a column: ROLE=COLUMN (roles: run, N, D, C, loss, step, "
+                                  "budget); join columns into a run id with run=a+b."),
+    flops_unit: str = typer.Option("flops", "--flops-unit", help="Unit of the compute column: flops or pf-days."),
+    param_count: str = typer.Option("total", "--param-count", help="What N counts: total or non-embedding."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates (runs resampled); 0 disables."),
+    seed: int = typer.Option(0, "--seed", help="Random seed for the bootstrap."),
+    offset: bool = typer.Option(False, "--offset", help="Kaplan single-variable laws with an offset E."),
+    loss: str = typer.Option("huber", "--loss", help="Objective on log loss: huber, mse or asymmetric."),
+    huber_delta: float = typer.Option(1e-3, "--huber-delta", help="Huber delta on log loss."),
+    asymmetry: float = typer.Option(10.0, "--asymmetry", help="Over-prediction weight of --loss asymmetric."),
+    at_flops: str | None = typer.Option(None, "--at-flops", help="Budget (FLOPs) for derived N_opt, D_opt and "
+                                           "loss (default: the largest compute in the data)."),
+    holdout: int = typer.Option(0, "--holdout", help="Refit without the K largest-compute runs and report the "
+                                "relative error of the predicted loss on them."),
+    drop_top_loss: int = typer.Option(0, "--drop-top-loss", help="Drop the K highest-loss points first "
+                                      "(Epoch dropped 5 of Chinchilla's 245)."),
+    budget_tol: float = typer.Option(0.1, "--budget-tol", help="Relative tolerance for grouping compute into "
+                                     "IsoFLOP budgets when there is no budget column."),
+    save: Path | None = typer.Option(None, "--save", help="Write the fitted law(s) as JSON (fits/ format)."),
+    report: Path | None = typer.Option(None, "--report", help="Write an HTML or Markdown report."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing --save/--report files."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+):
+    """Fit Kaplan power laws and Chinchilla Approaches 1-3 to a run log, with bootstrap intervals."""
+    from .units import parse_positive
+
+    _check_writable(save, force, "--save")
+    _check_writable(report, force, "--report")
+    if report is not None:
+        from .report import check_report_path
+
+        check_report_path(report)
+    from .fitting import fit
+    from .runs import load_runs
+
+    table = load_runs(path, _parse_cols(col), flops_unit=flops_unit, param_count=param_count)
+    methods = [m.strip() for m in method.split(",") if m.strip()] if method else None
+    af = parse_positive(at_flops, "--at-flops") if at_flops else None
+    kwargs = dict(bootstrap=bootstrap, seed=seed, offset=offset, loss=loss, delta=huber_delta, asymmetry=asymmetry,
+                  at_flops=af, holdout=holdout, drop_top_loss=drop_top_loss, budget_tol=budget_tol)
+    if as_json:
+        rep = fit(table, methods, **kwargs)
+    else:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=console(stderr=True), transient=True) as prog:
+            task = prog.add_task("loading", total=None)
+            rep = fit(table, methods, progress=lambda m: prog.update(task, description=f"fitting {m} "
+                                                                     f"(bootstrap {bootstrap})"), **kwargs)
+    saved = None
+    if save is not None:
+        saved = rep.to_law(save.stem).save(save, force=force)
+    if report is not None:
+        from .report import write_fit_report
+
+        write_fit_report(rep, report, command=_command_line(), force=force)
+    if as_json:
+        emit_json(rep.to_dict())
+    else:
+        from .render import fit_view
+
+        c = console()
+        c.print(fit_view(rep))
+        if saved:
+            c.print(f"saved law to {saved} (use: scaleplan budget --law {saved} ...)")
+        if report is not None:
+            c.print(f"wrote report {report}")
+
+
+def _command_line() -> str:
+    import shlex
+
+    return "scaleplan " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
 def main() -> None:
     """Console-script entry point: one-line errors, never a traceback, for bad input."""
     try:

@@ -66,3 +66,56 @@ def law_panel(law, out: dict) -> Panel:
                     _g(out.get("tokens_per_param"), 3), _g(out.get("loss"), 4))
         parts.append(res)
     return Panel(Group(*parts), title=law.name, title_align="left")
+
+
+def _ci(ci):
+    if not ci or ci[0] is None or ci[1] is None:
+        return "—"
+    return f"[{_g(ci[0])}, {_g(ci[1])}]"
+
+
+def fit_view(rep) -> Group:
+    """Rich tables for a FitReport: one per method, then skipped methods."""
+    inp = rep.input
+    head = Text(f"{inp['file']}: {inp.get('rows_used', inp['rows'])} rows, {inp['runs']} runs, N counts "
+                f"{inp['param_count']} params; loss {rep.options.get('loss')} on log loss"
+                + (f" (delta {rep.options.get('huber_delta'):g})" if rep.options.get('loss') != 'mse' else ""))
+    parts = [head]
+    for note in list(inp.get("derived", [])) + list(inp.get("warnings", [])):
+        parts.append(Text(f"  note: {note}", style="yellow"))
+    for f in rep.fits:
+        t = Table(title=f"{f.method}  ({f.n_points} points" + (f", objective {f.objective:.10g}"
+                  if f.objective is not None else "") + f", converged {'yes' if f.converged else 'NO'})",
+                  title_justify="left")
+        t.add_column("parameter")
+        t.add_column("value", justify="right")
+        t.add_column("95% CI (bootstrap)", justify="right")
+        for k, v in f.params.items():
+            t.add_row(k, _g(v, 6), _ci(f.ci95.get(k)))
+        for k, v in f.derived.items():
+            if isinstance(v, (int, float)) and k != "at_flops":
+                t.add_row(Text(f"{k} (derived)", style="dim"), _g(v, 5), _ci(f.ci95.get(k)))
+        if "at_flops" in f.derived:
+            t.caption = f"derived N_opt/D_opt/loss at C = {f.derived['at_flops']:.3g} FLOPs"
+        parts.append(t)
+        info = f.info
+        if f.method == "approach3":
+            parts.append(Text(f"  {info['n_starts_at_best']} of {info['n_starts']} starts reached the best objective; "
+                              f"{info['n_starts_converged']} converged; best start: {info['iterations_best']} "
+                              f"iterations ({info['status_best']})", style="dim"))
+            if info.get("note"):
+                parts.append(Text("  " + info["note"], style="dim"))
+        if f.method == "approach2":
+            parts.append(Text(f"  {len(info['vertices'])} IsoFLOP vertices used", style="dim"))
+        if f.holdout:
+            h = f.holdout
+            if "mean_abs_rel_error" in h:
+                parts.append(Text(f"  holdout: fitted without {len(h['runs'])} largest-compute run(s); loss error on "
+                                  f"them: mean {h['mean_abs_rel_error']:.2%}, max {h['max_abs_rel_error']:.2%}"))
+            else:
+                parts.append(Text(f"  holdout: {h.get('note')}", style="dim"))
+        for w in f.warnings:
+            parts.append(Text(f"  warning: {w}", style="yellow"))
+    for m, why in rep.skipped.items():
+        parts.append(Text(f"skipped {m}: {why}", style="dim"))
+    return Group(*parts)

@@ -202,7 +202,8 @@ def _map_columns(frame, overrides: Mapping[str, str], path: str) -> tuple[dict[s
     for canon in CANONICAL:
         if canon in mapping:
             continue
-        hits = [by_norm[_norm(a)] for a in ALIASES[canon] if _norm(a) in by_norm and by_norm[_norm(a)] not in used]
+        hits = list(dict.fromkeys(by_norm[_norm(a)] for a in ALIASES[canon]
+                                  if _norm(a) in by_norm and by_norm[_norm(a)] not in used))
         # exact-case single letters (N, D, C) should not be confused across roles: 'c' is C, 'd' is D, 'n' is N
         if hits:
             mapping[canon] = hits[0]
@@ -269,12 +270,16 @@ def _table_from_frame(frame, mapping, *, source, sha, flops_factor, param_count,
     if "loss" not in num:
         raise ScalePlanError(f"{path}: no loss column (looked for {', '.join(ALIASES['loss'])}); "
                              "name it with --col loss=COLUMN")
+    if "C" not in num and "budget" in num and not np.isnan(num["budget"]).any():
+        num["C"] = num["budget"].copy()  # converted with the budget below
+        mapping = {**mapping, "C": mapping["budget"]}
+        derived.append("C = budget (IsoFLOP label; no compute column)")
     have = [k for k in ("N", "D", "C") if k in num]
     if len(have) < 2:
         missing = [k for k in ("N", "D", "C") if k not in num]
         raise ScalePlanError(f"{path}: need two of N (params), D (tokens), C (FLOPs) to derive the third; missing "
                              + " and ".join(missing) + "; name them with --col N=COLUMN etc.")
-    if "C" in num and flops_factor != 1.0:
+    if "C" in num and flops_factor != 1.0 and mapping["C"] != mapping.get("budget"):
         num["C"] = num["C"] * flops_factor
         derived.append(f"C converted from PF-days to FLOPs (x{flops_factor:.4g})")
     if "budget" in num and flops_factor != 1.0:

@@ -155,7 +155,7 @@ def test_epoch_points_load_with_derived_tokens():
 
 
 def test_learning_curves_final():
-    t = load_runs(EXAMPLES / "misfitting_li2025" / "learning_curves.csv", {"run": "model+peak_lr+train_tokens"})
+    t = load_runs(EXAMPLES / "misfitting_li2025" / "learning_curves.csv", {"run": "model+peak_lr+total_steps"})
     assert t.has_curves
     f = t.final()
     assert f.n_runs == t.n_runs == len(f)

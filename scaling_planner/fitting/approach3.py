@@ -1,0 +1,112 @@
+"""Chinchilla Approach 3: L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, Sec. 3.3 and App. D.2).
+
+Recipe (fitting.md §3.1, as Besiroglu et al. 2024 replicated it): log-sum-exp form in log space, Huber (delta 1e-3)
+on log loss SUMMED over points, analytic gradients, L-BFGS with tight tolerances (ftol 1e-15, gtol 1e-12), multi-start
+over Hoffmann's grid of 4,500 starts; all starts run at once in a batched L-BFGS. The bootstrap resamples runs and
+re-converges every replicate from the point estimate with the same tolerances.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .common import need, run_bootstrap_weights
+from .objective import chinchilla_fg
+from .optim import batched_lbfgs
+from .result import FitResult, percentile_ci
+
+PARAMS = ("E", "A", "B", "alpha", "beta")
+
+
+def hoffmann_grid() -> np.ndarray:
+    """Hoffmann et al. App. D.2 init grid in (a, b, e, alpha, beta): alpha, beta in {0, 0.5, ..., 2},
+    e in {-1, -0.5, ..., 1}, a, b in {0, 5, ..., 25} -> 6·6·5·5·5 = 4,500 starts."""
+    ab = np.arange(0.0, 30.0, 5.0)
+    e = np.arange(-1.0, 1.01, 0.5)
+    ex = np.arange(0.0, 2.01, 0.5)
+    return np.array(list(itertools.product(ab, ab, e, ex, ex)), dtype=float)
+
+
+def theta_to_params(th: np.ndarray) -> dict[str, np.ndarray]:
+    th = np.atleast_2d(th)
+    return {"E": np.exp(th[:, 2]), "A": np.exp(th[:, 0]), "B": np.exp(th[:, 1]), "alpha": th[:, 3], "beta": th[:, 4]}
+
+
+def derived_quantities(P: dict[str, np.ndarray], at_flops: float | None) -> dict[str, np.ndarray]:
+    """a, b, G and (at C = at_flops) N_opt, D_opt, tokens/param and the loss there (Hoffmann Eq. 4)."""
+    al, be, A, B, E = P["alpha"], P["beta"], P["A"], P["B"], P["E"]
+    with np.errstate(all="ignore"):
+        G = (al * A / (be * B)) ** (1.0 / (al + be))
+        out = {"a": be / (al + be), "b": al / (al + be), "G": G}
+        if at_flops is not None:
+            C6 = at_flops / 6.0
+            N = G * C6 ** out["a"]
+            D = C6 ** out["b"] / G
+            out.update(N_opt=N, D_opt=D, tokens_per_param=D / N, loss_opt=E + A / N**al + B / D**be)
+    return out
+
+
+def fit_approach3(table, *, loss="huber", delta=1e-3, asymmetry=10.0, bootstrap=1000, seed=0, at_flops=None,
+                  grid: np.ndarray | None = None, maxiter=500) -> FitResult:
+    need(len(table) >= 6, f"approach3: needs at least 6 points (5 parameters), got {len(table)}")
+    need(len(np.unique(table.N)) >= 2, "approach3: all runs have the same size N; need several model sizes")
+    need(len(np.unique(np.round(np.log(table.D), 6))) >= 2, "approach3: all runs have the same token count D")
+    lnN, lnD, lnL = np.log(table.N), np.log(table.D), np.log(table.loss)
+    starts = hoffmann_grid() if grid is None else np.asarray(grid, float)
+    fg = chinchilla_fg(lnN, lnD, lnL, loss=loss, delta=delta, asymmetry=asymmetry)
+    res = batched_lbfgs(fg, starts, maxiter=maxiter)
+    best = int(np.argmin(res.f))
+    fbest = float(res.f[best])
+    tol = 1e-6 * max(abs(fbest), 1e-12)
+    at_best = int(np.sum(res.f <= fbest + tol))
+    # distinct local optima among converged starts, for the report
+    conv = res.converged & np.isfinite(res.f)
+    optima = np.unique(np.round(res.f[conv], 10))[:5]
+    th = res.x[best]
+    P = {k: float(v[0]) for k, v in theta_to_params(th).items()}
+    warnings = []
+    if at_best < 2:
+        warnings.append("only one start reached the best objective: the optimum may not be global")
+    if P["E"] > table.loss.min():
+        warnings.append(f"E = {P['E']:.4g} is above the lowest observed loss {table.loss.min():.4g}")
+    af = at_flops if at_flops is not None else float(table.C.max())
+    derived = {k: float(v[0]) for k, v in derived_quantities({k: np.array([v]) for k, v in P.items()}, af).items()}
+    derived["at_flops"] = af
+    r = np.log(np.exp(th[2]) + np.exp(th[0] - th[3] * lnN) + np.exp(th[1] - th[4] * lnD)) - lnL
+    info = {"loss": loss, "huber_delta": delta if loss != "mse" else None, "reduction": "sum",
+            "n_starts": int(len(starts)), "n_starts_at_best": at_best, "n_starts_converged": int(conv.sum()),
+            "n_starts_hit_maxiter": int(np.sum(res.status == "maxiter")), "iterations_best": int(res.nit[best]),
+            "status_best": str(res.status[best]), "grad_max_best": float(res.grad_norm[best]),
+            "local_optima": optima.tolist(), "optimizer": "batched L-BFGS, ftol=1e-15, gtol=1e-12",
+            "median_abs_log_residual": float(np.median(np.abs(r))),
+            "share_residuals_beyond_delta": float(np.mean(np.abs(r) > delta)) if loss != "mse" else None}
+    if loss != "mse" and info["share_residuals_beyond_delta"] > 0.5:
+        info["note"] = (f"{info['share_residuals_beyond_delta']:.0%} of |log residuals| exceed delta={delta:g}: "
+                        "the Huber fit behaves like a median (L1) regression")
+    ci, samples = {}, None
+    if bootstrap and bootstrap > 0:
+        rng = np.random.default_rng(seed)
+        W = run_bootstrap_weights(table.run, bootstrap, rng)
+        fgb = chinchilla_fg(lnN, lnD, lnL, loss=loss, delta=delta, asymmetry=asymmetry, weights=W)
+        rb = batched_lbfgs(fgb, np.repeat(th[None, :], bootstrap, axis=0), maxiter=2000)
+        Pb = theta_to_params(rb.x)
+        ok = rb.converged & np.isfinite(rb.f)
+        Db = derived_quantities(Pb, af)
+        samples = {k: v[ok] for k, v in Pb.items()}
+        for k in PARAMS:
+            ci[k] = percentile_ci(Pb[k][ok])
+        for k, v in Db.items():
+            ci[k] = percentile_ci(v[ok])
+        info["bootstrap"] = {"replicates": int(bootstrap), "converged": int(ok.sum()), "resampled": "runs",
+                             "seed": seed, "median_iterations": float(np.median(rb.nit))}
+        if ok.sum() < 0.9 * bootstrap:
+            warnings.append(f"only {int(ok.sum())} of {bootstrap} bootstrap replicates converged")
+        lo, hi = ci["E"]
+        if hi / max(lo, 1e-12) > 1.3:
+            warnings.append(f"E is poorly identified: its interval spans {lo:.3g}–{hi:.3g}")
+    return FitResult(method="approach3", params=P, n_points=len(table), objective=fbest,
+                     converged=bool(res.converged[best]), ci95=ci, derived=derived, warnings=tuple(warnings),
+                     info=info, samples=samples,
+                     plot_data={"N": table.N, "D": table.D, "C": table.C, "loss": table.loss})

@@ -1,0 +1,55 @@
+"""Shared pieces of the fitters: run-level bootstrap weights, log-log regression, guards."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ScalePlanError
+
+
+def run_bootstrap_weights(run_ids: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n_points) weights: each replicate resamples RUNS with replacement; a point's weight is how many times
+    its run was drawn (checkpoints of one run are correlated and move together; fitting.md §3.2)."""
+    uniq, inv = np.unique(run_ids, return_inverse=True)
+    draws = rng.integers(0, uniq.size, size=(n_boot, uniq.size))
+    counts = np.zeros((n_boot, uniq.size))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts[:, inv]
+
+
+def loglog_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float, float, float]:
+    """Least squares of ln y = c + k·ln x (optionally weighted). Returns (k, c, r2, rmse) in log space."""
+    lx, ly = np.log(x), np.log(y)
+    if w is None:
+        w = np.ones_like(lx)
+    W = w.sum()
+    mx, my = (w * lx).sum() / W, (w * ly).sum() / W
+    sxx = (w * (lx - mx) ** 2).sum()
+    if sxx <= 0:
+        raise ScalePlanError("all points have the same x, so no power law can be fitted")
+    k = (w * (lx - mx) * (ly - my)).sum() / sxx
+    c = my - k * mx
+    res = ly - (c + k * lx)
+    ss_tot = (w * (ly - my) ** 2).sum()
+    r2 = 1 - (w * res**2).sum() / ss_tot if ss_tot > 0 else 1.0
+    rmse = float(np.sqrt((w * res**2).sum() / W))
+    return float(k), float(c), float(r2), rmse
+
+
+def loglog_fit_batch(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised weighted log-log fits, one per row of W (R, n). Returns (k, c) arrays."""
+    lx, ly = np.log(x), np.log(y)
+    S = W.sum(axis=1)
+    mx = (W @ lx) / S
+    my = (W @ ly) / S
+    dx = lx[None, :] - mx[:, None]
+    sxx = (W * dx**2).sum(axis=1)
+    sxy = (W * dx * (ly[None, :] - my[:, None])).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = sxy / sxx
+    return k, my - k * mx
+
+
+def need(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ScalePlanError(msg)

@@ -1,0 +1,174 @@
+"""Fit results, in the spirit of statsmodels' results objects: parameters, intervals, diagnostics, ``summary()``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..laws import ScalingLaw
+
+# The law form each method produces, and how its params map onto the law's params.
+LAW_FORMS = {
+    "approach3": "chinchilla", "kaplan_ND": "kaplan_joint", "approach1": "allocation", "approach2": "allocation",
+    "kaplan_N": "power", "kaplan_D": "power", "kaplan_C": "power",
+}
+PRIMARY_ORDER = ("approach3", "approach2", "approach1", "kaplan_ND", "kaplan_C", "kaplan_N", "kaplan_D")
+
+
+def percentile_ci(samples: np.ndarray, level: float = 0.95) -> list[float]:
+    s = np.asarray(samples, dtype=float)
+    s = s[np.isfinite(s)]
+    if s.size < 2:
+        return [float("nan"), float("nan")]
+    lo, hi = np.percentile(s, [50 * (1 - level), 100 - 50 * (1 - level)])
+    return [float(lo), float(hi)]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """One method's fit. ``params`` use the method's published names (E, A, B, alpha, beta; N_c, alpha_N; k_N, a, ...).
+
+    ``ci95`` are 95% percentile bootstrap intervals (runs resampled, every replicate re-converged); ``derived`` holds
+    quantities computed from the params (a, b, G, N_opt/D_opt/loss at ``at_flops``); ``info`` optimiser diagnostics.
+    """
+
+    method: str
+    params: dict[str, float]
+    n_points: int
+    objective: float | None = None
+    converged: bool = True
+    ci95: dict[str, list[float]] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, np.ndarray] | None = None
+    holdout: dict[str, Any] | None = None
+    plot_data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "params": _clean(self.params), "ci95": _clean(self.ci95),
+                "objective": None if self.objective is None else float(self.objective), "n_points": int(self.n_points),
+                "converged": bool(self.converged), "derived": _clean(self.derived), "warnings": list(self.warnings),
+                "info": _clean(self.info), "holdout": _clean(self.holdout)}
+
+    def law_params(self) -> tuple[str, dict[str, float], dict]:
+        """(form, params, extra ScalingLaw kwargs) for saving this fit as a law."""
+        p = self.params
+        form = LAW_FORMS[self.method]
+        if form == "power":
+            var = self.method.split("_")[1]
+            lp = {"X_c": p[f"{var}_c"], "alpha": p[f"alpha_{var}"]}
+            if "E" in p:
+                lp["E"] = p["E"]
+            return form, lp, {"variable": var}
+        if form == "allocation":
+            return form, {k: p[k] for k in ("k_N", "a", "k_D", "b") if k in p}, {}
+        return form, dict(p), {}
+
+    def to_law(self, name: str, table=None, options: dict | None = None) -> ScalingLaw:
+        form, lp, kw = self.law_params()
+        ci = {}
+        for k, v in self.ci95.items():
+            if form == "power":
+                var = self.method.split("_")[1]
+                k = {f"{var}_c": "X_c", f"alpha_{var}": "alpha"}.get(k, k)
+            if k in lp:
+                ci[k] = v
+        samples = None
+        if self.samples:
+            if form == "power":
+                var = self.method.split("_")[1]
+                ren = {f"{var}_c": "X_c", f"alpha_{var}": "alpha"}
+                samples = {ren.get(k, k): np.asarray(v).tolist() for k, v in self.samples.items()
+                           if ren.get(k, k) in lp}
+            else:
+                samples = {k: np.asarray(v).tolist() for k, v in self.samples.items() if k in lp}
+        fit = {"method": self.method, "options": options or {}, "date": _dt.date.today().isoformat(),
+               "objective": self.objective, "n_points": self.n_points, "converged": self.converged,
+               "derived": _clean(self.derived), "info": _clean(self.info)}
+        if table is not None:
+            fit["data"] = {"file": table.source, "sha256": table.sha256, "rows": len(table)}
+        conv = {"N": table.param_count if table is not None else "total", "D": "tokens", "C": "FLOPs, C = 6ND",
+                "loss": "as in the fitted run log"}
+        return ScalingLaw(name=name, form=form, params=lp, title=f"{self.method} fit" +
+                          (f" to {table.source}" if table is not None else ""), conventions=conv,
+                          citation={"paper": "fitted with scaleplan", "data": table.source if table else ""},
+                          ci95=ci, fit=_clean(fit), samples=samples, **kw)
+
+    def summary(self) -> str:
+        lines = [f"{self.method}: n_points={self.n_points} objective={self.objective} converged={self.converged}"]
+        for k, v in self.params.items():
+            ci = self.ci95.get(k)
+            lines.append(f"  {k:>8} = {v:.6g}" + (f"  95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""))
+        for k, v in self.derived.items():
+            if isinstance(v, (int, float)):
+                lines.append(f"  {k:>8} = {v:.6g} (derived)")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """All fits of one ``fit`` call, plus what was skipped and why."""
+
+    input: dict
+    fits: tuple[FitResult, ...]
+    skipped: dict[str, str] = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    table: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        return {"input": _clean(self.input), "fits": [f.to_dict() for f in self.fits],
+                "skipped": dict(self.skipped), "options": _clean(self.options)}
+
+    def get(self, method: str) -> FitResult | None:
+        return next((f for f in self.fits if f.method == method), None)
+
+    def primary(self) -> FitResult | None:
+        for m in PRIMARY_ORDER:
+            f = self.get(m)
+            if f is not None:
+                return f
+        return None
+
+    def to_law(self, name: str) -> ScalingLaw:
+        """The primary fit as a law, with every fit also stored under ``components`` by method name."""
+        from dataclasses import replace
+
+        prim = self.primary()
+        if prim is None:
+            from ..errors import ScalePlanError
+
+            raise ScalePlanError("nothing was fitted, so there is no law to save")
+        law = prim.to_law(name, self.table, self.options)
+        comps = {}
+        for f in self.fits:
+            form, lp, kw = f.law_params()
+            comps[f.method] = {"form": form, "params": lp, **kw, "title": f"{f.method} fit",
+                               "ci95": {k: v for k, v in f.ci95.items()}, "derived": _clean(f.derived)}
+        return replace(law, components=comps, fit={**law.fit, "skipped": dict(self.skipped)})
+
+    def summary(self) -> str:
+        return "\n\n".join(f.summary() for f in self.fits)
+
+
+def _clean(obj):
+    """JSON-safe copy: numpy scalars/arrays to Python, non-finite floats to None."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
