@@ -204,6 +204,121 @@ def fit_cmd(
             c.print(f"wrote report {report}")
 
 
+# ------------------------------------------------------------------------------------------------ memory
+def _shape_from_options(model, config, params, layers, d_model, heads, kv_heads, head_dim, ffn, vocab, gated, tied,
+                        experts, top_k):
+    from .model import resolve_shape
+
+    N = _num(params, "--params")
+    return resolve_shape(model=model, config=str(config) if config else None, params=N, vocab=vocab,
+                         layers=layers, d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=ffn,
+                         gated=gated, tied=tied, experts=experts, top_k=top_k)
+
+
+@app.command("memory")
+def memory_cmd(
+    model: str | None = typer.Option(None, "--model", help="Preset name (see --list-models)."),
+    config: Path | None = typer.Option(None, "--config", help="Hugging Face config.json."),
+    params: str | None = typer.Option(None, "--params", help="Parameter count alone: a Llama-like shape."),
+    layers: int | None = typer.Option(None, "--layers"), d_model: int | None = typer.Option(None, "--d-model"),
+    heads: int | None = typer.Option(None, "--heads"), kv_heads: int | None = typer.Option(None, "--kv-heads"),
+    head_dim: int | None = typer.Option(None, "--head-dim"), ffn: int | None = typer.Option(None, "--ffn"),
+    vocab: int | None = typer.Option(None, "--vocab"),
+    gated: bool | None = typer.Option(None, "--gated-mlp/--no-gated-mlp", help="SwiGLU/GeGLU (3 matrices)."),
+    tied: bool | None = typer.Option(None, "--tied/--untied", help="Tied input/output embeddings."),
+    experts: int | None = typer.Option(None, "--experts"), top_k: int | None = typer.Option(None, "--top-k"),
+    list_models: bool = typer.Option(False, "--list-models", help="List the model presets and exit."),
+    gpu: str | None = typer.Option(None, "--gpu", help="Check the estimate against this GPU's memory."),
+    precision: str | None = typer.Option(None, "--precision", help="fp32 | amp | mixed | mixed-fp32-grads | bf16 | "
+                                         "fp16 (default: the framework's)."),
+    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw | adamw-8bit | paged-adamw-8bit | sgd | "
+                                  "sgd-momentum | lion | adafactor"),
+    zero: str = typer.Option("0", "--zero", help="ZeRO stage 0-3 or FSDP name (no_shard, shard_grad_op, "
+                             "full_shard)."),
+    gpus: int = typer.Option(1, "--gpus"), tp: int = typer.Option(1, "--tp"), pp: int = typer.Option(1, "--pp"),
+    dp: int | None = typer.Option(None, "--dp", help="Data-parallel size (default: gpus/(tp·pp))."),
+    sp: bool = typer.Option(False, "--sp", help="Sequence parallelism (with TP)."),
+    offload: str = typer.Option("none", "--offload", help="none | optimizer | params"),
+    seq_len: int = typer.Option(4096, "--seq-len"), micro_batch: int = typer.Option(1, "--micro-batch"),
+    grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per step (PP in-flight, grads alive)."),
+    recompute: str = typer.Option("none", "--recompute", help="none | selective | full"),
+    attention: str = typer.Option("flash", "--attention", help="flash | eager"),
+    chunked_ce: bool = typer.Option(False, "--chunked-ce", help="Chunked/fused cross-entropy (no full logits)."),
+    dropout: float = typer.Option(0.0, "--dropout", help="Hidden dropout (masks are saved when > 0)."),
+    method: str = typer.Option("full", "--method", help="full | lora | qlora"),
+    lora_rank: int = typer.Option(16, "--lora-rank"),
+    lora_targets: str = typer.Option("all-linear", "--lora-targets", help="q,k,v,o,gate,up,down or all-linear."),
+    lora_dtype: str | None = typer.Option(None, "--lora-dtype", help="fp32 | bf16 (default: the framework's)."),
+    lora_dropout: float = typer.Option(0.0, "--lora-dropout"),
+    framework: str = typer.Option("generic", "--framework", help="generic | hf | torchtune | megatron | deepspeed"),
+    cuda_context_gib: float = typer.Option(1.0, "--cuda-context-gib", help="CUDA context + workspaces."),
+    fragmentation: float = typer.Option(0.05, "--fragmentation", help="Allocator headroom (reserved/allocated - 1)."),
+    peak_kind: str = typer.Option("device", "--peak-kind", help="allocated | reserved | device"),
+    inference: bool = typer.Option(False, "--inference", help="Inference: weights + KV cache."),
+    batch: int = typer.Option(1, "--batch", help="Inference batch."),
+    context: int | None = typer.Option(None, "--context", help="Inference context length (default --seq-len)."),
+    report: Path | None = typer.Option(None, "--report", help="Write an HTML or Markdown report."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --report file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+):
+    """Per-GPU training memory (weights, grads, optimizer, activations, logits) checked against a GPU."""
+    from .memory import MemoryConfig, estimate_memory, parse_targets, parse_zero
+
+    if list_models:
+        from .model import PRESETS
+        from .render import models_table
+
+        if as_json:
+            emit_json([s.describe() for s in PRESETS.values()])
+        else:
+            console().print(models_table(PRESETS.values()))
+        return
+    _check_writable(report, force, "--report")
+    if lora_dtype not in (None, "fp32", "bf16"):
+        raise ScalePlanError("--lora-dtype must be fp32 or bf16")
+    shape = _shape_from_options(model, config, params, layers, d_model, heads, kv_heads, head_dim, ffn, vocab, gated,
+                                tied, experts, top_k)
+    g = None
+    if gpu:
+        from .hardware import get_gpu
+
+        g = get_gpu(gpu)
+    cfg = MemoryConfig(precision=precision, optimizer=optimizer, zero=parse_zero(zero), gpus=gpus, tp=tp, pp=pp,
+                       dp=dp, sp=sp, offload=offload, seq_len=seq_len, micro_batch=micro_batch, grad_accum=grad_accum,
+                       recompute=recompute, attention=attention, chunked_ce=chunked_ce, dropout=dropout,
+                       method=method, lora_rank=lora_rank, lora_targets=parse_targets(lora_targets),
+                       lora_dtype=lora_dtype, lora_dropout=lora_dropout, framework=framework,
+                       cuda_context_gib=cuda_context_gib, fragmentation=fragmentation, peak_kind=peak_kind,
+                       inference=inference, batch=batch, context=context)
+    est = estimate_memory(shape, cfg, g)
+    if report is not None:
+        from .report import check_report_path, write_memory_report
+
+        check_report_path(report)
+        write_memory_report(est, report, command=_command_line(), force=force)
+    if as_json:
+        emit_json(est.to_dict())
+    else:
+        from .render import memory_view
+
+        console().print(memory_view(est))
+        if report is not None:
+            console().print(f"wrote report {report}")
+
+
+@app.command("gpus")
+def gpus_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON only.")):
+    """The GPU catalogue: usable memory, dense peak TFLOP/s, bandwidth, default price."""
+    from .hardware import list_gpus
+    from .render import gpus_table
+
+    gs = list_gpus()
+    if as_json:
+        emit_json([g.describe() for g in gs])
+    else:
+        console().print(gpus_table(gs))
+
+
 def _command_line() -> str:
     import shlex
 

@@ -119,3 +119,85 @@ def fit_view(rep) -> Group:
     for m, why in rep.skipped.items():
         parts.append(Text(f"skipped {m}: {why}", style="dim"))
     return Group(*parts)
+
+
+def models_table(shapes) -> Table:
+    t = Table(title="Model presets (scaleplan memory --model NAME)", title_justify="left")
+    for c in ("name", "params", "layers", "d_model", "heads", "kv", "ffn", "vocab", "tied"):
+        t.add_column(c, justify="right" if c not in ("name", "tied") else "left", no_wrap=c == "name")
+    for s in shapes:
+        t.add_row(s.name, f"{s.params_total:,}", str(s.n_layers), str(s.d_model), str(s.n_heads),
+                  str(s.n_kv_heads), str(s.ffn), str(s.vocab), "yes" if s.tied_embeddings else "no")
+    return t
+
+
+def gpus_table(gpus) -> Table:
+    t = Table(title="GPU catalogue (dense peaks; memory as the driver reports it)", title_justify="left")
+    for c in ("key", "name", "memory GiB", "bf16 TFLOP/s", "fp8 TFLOP/s", "HBM GB/s", "$/GPU-h"):
+        t.add_column(c, justify="left" if c in ("key", "name") else "right")
+    for g in gpus:
+        t.add_row(g.key, g.name, f"{g.memory_gib:.1f}", _g(g.bf16_tflops or g.fp16_tflops, 5),
+                  _g(g.fp8_tflops, 5), f"{g.mem_bw_gb_s:g}",
+                  "—" if g.price_usd_per_hour is None else f"{g.price_usd_per_hour:.2f}")
+    t.caption = "prices are dated defaults (see price_source in --json); override with --price"
+    return t
+
+
+def memory_view(est) -> Group:
+    from .units import GIB
+
+    d = est.to_dict()
+    s = est.shape
+    c = est.config
+    head = Text(f"{s.name}: {est.params_total:,} params (trainable {est.params_trainable:,}"
+                + (f", active {est.params_active:,}" if est.params_active != est.params_total else "") + ")")
+    t = Table(title=f"per-GPU memory at the peak ({est.peak_phase.replace('_', ' ')}, {est.rank} rank; "
+              f"{c.peak_kind} peak)", title_justify="left")
+    t.add_column("component")
+    t.add_column("GiB", justify="right")
+    t.add_column("share", justify="right")
+    total = est.total
+    for k in ("weights", "gradients", "optimizer", "activations", "logits", "buffers", "overhead"):
+        v = est.breakdown.get(k, 0.0)
+        t.add_row(k, f"{v / GIB:.2f}", f"{v / total:.0%}" if total else "—")
+    t.add_row(Text("total", style="bold"), Text(f"{total / GIB:.2f}", style="bold"), "")
+    parts = [head, t]
+    if c.peak_kind != "device":
+        parts.append(Text(f"device peak (context + fragmentation included): {est.device / GIB:.2f} GiB"))
+    if est.cpu_bytes:
+        parts.append(Text(f"CPU RAM for offload: {est.cpu_bytes / GIB:.1f} GiB per node"))
+    if est.gpu_name:
+        ok = est.fits
+        msg = (f"{est.gpu_name}: {est.gpu_memory_gib:.1f} GiB usable -> "
+               + (f"fits with {est.headroom_gib():.1f} GiB headroom" if ok else
+                  f"does NOT fit (short by {-est.headroom_gib():.1f} GiB)"))
+        parts.append(Text(msg, style="green" if ok else "bold red"))
+    if est.suggestions:
+        st = Table(title="changes that make it fit" if any(x["fits"] for x in est.suggestions)
+                   else "closest changes (none fits alone)", title_justify="left")
+        st.add_column("change")
+        st.add_column("device GiB", justify="right")
+        for x in est.suggestions:
+            st.add_row(x["change"], f"{x['total_gib']:.1f}")
+        parts.append(st)
+    a = d["assumptions"]
+    lines = []
+    if a.get("mode") == "inference":
+        lines.append(f"inference: KV cache {a['kv_cache_gib']:.2f} GiB ({a['kv_bytes_per_token']:,.0f} B/token), "
+                     f"context {a['context']}, batch {a['batch']}")
+    else:
+        bp = a["bytes_per_param"]
+        lines.append(f"framework {a['framework']}, precision {a['precision']}: bytes/param weights {bp['weights']:.4g}"
+                     + (f", grads {bp['gradients']:g}, optimizer (incl. master) {bp['optimizer_incl_master']:.4g}"
+                        if bp["gradients"] is not None else f", LoRA adapters w/g/opt {bp['lora_adapter_w_g_opt']}"))
+        lines.append(f"ZeRO-{a['zero_stage']} (sharded: " + ", ".join(k for k, v in a["sharded"].items() if v)
+                     + f"), layout {a['layout']}, offload {a['offload']}")
+        lines.append(f"seq {a['seq_len']} x micro-batch {a['micro_batch']}, activations {a['activation_bytes']} B, "
+                     f"recompute {a['recompute']}, attention {a['attention']}, dropout {a['dropout']}, "
+                     f"logits {a['logit_bytes_per_element']} B/element")
+        lines.append("phases (GiB): " + ", ".join(f"{k} {v:.1f}" for k, v in d["phases_gib"].items())
+                     + f"; gradients alive in forward: {a['grads_alive_in_forward']}")
+        lines += [f"{n}" for n in a["profile_notes"]]
+    lines.append(f"CUDA context {c.cuda_context_gib:g} GiB, fragmentation {c.fragmentation:.0%}; GiB = 2^30 bytes")
+    parts.append(Text("assumptions:\n  " + "\n  ".join(lines), style="dim"))
+    return Group(*parts)

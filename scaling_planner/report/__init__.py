@@ -18,3 +18,15 @@ def write_fit_report(rep, path: Path, command: str = "", force: bool = False) ->
     from .build import fit_report
 
     return fit_report(rep, Path(path), command=command, force=force)
+
+
+def write_memory_report(est, path: Path, command: str = "", force: bool = False) -> Path:
+    from .build import memory_report
+
+    return memory_report(est, Path(path), command=command, force=force)
+
+
+def write_plan_report(plan, path: Path, command: str = "", force: bool = False) -> Path:
+    from .build import plan_report
+
+    return plan_report(plan, Path(path), command=command, force=force)

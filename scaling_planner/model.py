@@ -1,0 +1,361 @@
+"""Decoder-only transformer shapes and exact parameter / FLOP counts.
+
+Conventions:
+* ``params_total`` counts every parameter, embeddings and LM head included (Chinchilla/Epoch's N).
+* ``params_non_embedding`` excludes the token-embedding matrix, learned position embeddings and an untied LM head
+  (Kaplan's N).
+* ``params_active`` counts, for MoE, only the top-k experts a token passes through (and the router).
+* FLOPs per token: ``6·N`` (Kaplan's rule, N = active params as model cards and PaLM's MFU count) and the
+  attention-inclusive ``6·N + 12·L·(a·d_h)·s·kappa`` (PaLM App. B; kappa = 1 full square, 0.5 causal kernels).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .errors import ScalePlanError
+
+NORMS = ("rmsnorm", "layernorm")
+BIASES = ("none", "all", "qkv")
+LINEARS = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Architecture of a decoder-only transformer. ``n_kv_heads`` < ``n_heads`` is GQA (1 = MQA)."""
+
+    vocab: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int | None = None
+    head_dim: int | None = None
+    ffn: int | None = None
+    gated_mlp: bool = True
+    tied_embeddings: bool = False
+    norm: str = "rmsnorm"
+    bias: str = "none"
+    learned_pos: int = 0
+    norms_per_layer: int = 2
+    n_experts: int = 0
+    top_k: int = 0
+    extra_params: int = 0  # e.g. BLOOM's embedding LayerNorm, OPT's projections
+    name: str = "custom"
+
+    def __post_init__(self):
+        for f in ("vocab", "d_model", "n_layers", "n_heads"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or v <= 0:
+                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v!r}")
+        if self.n_kv_heads is None:
+            object.__setattr__(self, "n_kv_heads", self.n_heads)
+        if self.head_dim is None:
+            if self.d_model % self.n_heads:
+                raise ScalePlanError(f"model shape: heads ({self.n_heads}) must divide d_model ({self.d_model}), "
+                                     "or give --head-dim")
+            object.__setattr__(self, "head_dim", self.d_model // self.n_heads)
+        if self.ffn is None:
+            ffn = 4 * self.d_model if not self.gated_mlp else 256 * math.ceil(8 * self.d_model / 3 / 256)
+            object.__setattr__(self, "ffn", ffn)
+        for f in ("n_kv_heads", "head_dim", "ffn"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or v <= 0:
+                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v!r}")
+        if self.n_heads % self.n_kv_heads:
+            raise ScalePlanError(f"model shape: kv heads ({self.n_kv_heads}) must divide heads ({self.n_heads})")
+        if self.norm not in NORMS:
+            raise ScalePlanError(f"model shape: norm must be one of {', '.join(NORMS)}")
+        if self.bias not in BIASES:
+            raise ScalePlanError(f"model shape: bias must be one of {', '.join(BIASES)}")
+        if self.n_experts and not (0 < self.top_k <= self.n_experts):
+            raise ScalePlanError("model shape: MoE needs 0 < top_k <= experts")
+
+    # ----------------------------------------------------------------------------- counts
+    @property
+    def q_width(self) -> int:
+        return self.n_heads * self.head_dim
+
+    @property
+    def kv_width(self) -> int:
+        return self.n_kv_heads * self.head_dim
+
+    def linear_shapes(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each linear in one layer (one expert for MoE MLPs)."""
+        h, f = self.d_model, self.ffn
+        d = {"q": (h, self.q_width), "k": (h, self.kv_width), "v": (h, self.kv_width), "o": (self.q_width, h)}
+        if self.gated_mlp:
+            d.update(gate=(h, f), up=(h, f), down=(f, h))
+        else:
+            d.update(up=(h, f), down=(f, h))
+        return d
+
+    def _norm_params(self) -> int:
+        return self.d_model * (2 if self.norm == "layernorm" else 1)
+
+    def attention_params(self) -> int:
+        h = self.d_model
+        p = h * self.q_width + 2 * h * self.kv_width + self.q_width * h
+        if self.bias in ("all", "qkv"):
+            p += self.q_width + 2 * self.kv_width
+        if self.bias == "all":
+            p += h
+        return p
+
+    def mlp_params(self) -> int:
+        """One (expert) MLP."""
+        h, f = self.d_model, self.ffn
+        p = (3 if self.gated_mlp else 2) * h * f
+        if self.bias == "all":
+            p += (2 * f if self.gated_mlp else f) + h
+        return p
+
+    def layer_params(self, active: bool = False) -> int:
+        n_mlp = 1 if not self.n_experts else (self.top_k if active else self.n_experts)
+        router = self.d_model * self.n_experts if self.n_experts else 0
+        return self.attention_params() + n_mlp * self.mlp_params() + router + self.norms_per_layer * self._norm_params()
+
+    @property
+    def embedding_params(self) -> int:
+        """Token embedding + learned positions + an untied LM head."""
+        return self.vocab * self.d_model * (1 if self.tied_embeddings else 2) + self.learned_pos * self.d_model
+
+    @property
+    def params_total(self) -> int:
+        return (self.embedding_params + self.n_layers * self.layer_params() + self._norm_params()
+                + self.extra_params)
+
+    @property
+    def params_non_embedding(self) -> int:
+        return self.params_total - self.embedding_params
+
+    @property
+    def params_active(self) -> int:
+        return self.params_total - self.n_layers * (self.layer_params() - self.layer_params(active=True))
+
+    def flops_per_token(self, seq_len: int | None = None, kappa: float = 1.0) -> float:
+        """Training FLOPs per token: 6·N_active, plus 12·L·(a·d_h)·s·kappa for attention when seq_len is given."""
+        f = 6.0 * self.params_active
+        if seq_len:
+            f += 12.0 * self.n_layers * self.q_width * seq_len * kappa
+        return f
+
+    def describe(self) -> dict:
+        return {"name": self.name, "vocab": self.vocab, "d_model": self.d_model, "n_layers": self.n_layers,
+                "n_heads": self.n_heads, "n_kv_heads": self.n_kv_heads, "head_dim": self.head_dim, "ffn": self.ffn,
+                "gated_mlp": self.gated_mlp, "tied_embeddings": self.tied_embeddings, "norm": self.norm,
+                "bias": self.bias, "learned_pos": self.learned_pos, "n_experts": self.n_experts, "top_k": self.top_k,
+                "params_total": self.params_total, "params_non_embedding": self.params_non_embedding,
+                "params_active": self.params_active}
+
+
+# ------------------------------------------------------------------------------------ presets
+def _llama(name, V, h, L, a, k, f, tied=False, head_dim=None, **kw):
+    return ModelShape(name=name, vocab=V, d_model=h, n_layers=L, n_heads=a, n_kv_heads=k, ffn=f,
+                      tied_embeddings=tied, head_dim=head_dim, **kw)
+
+
+PRESETS: dict[str, ModelShape] = {s.name: s for s in (
+    # Values from each model's Hugging Face config.json.
+    _llama("llama-2-7b", 32000, 4096, 32, 32, 32, 11008),
+    _llama("llama-2-13b", 32000, 5120, 40, 40, 40, 13824),
+    _llama("llama-2-70b", 32000, 8192, 80, 64, 8, 28672),
+    _llama("llama-3-8b", 128256, 4096, 32, 32, 8, 14336),
+    _llama("llama-3-70b", 128256, 8192, 80, 64, 8, 28672),
+    _llama("llama-3.1-8b", 128256, 4096, 32, 32, 8, 14336),
+    _llama("llama-3.1-70b", 128256, 8192, 80, 64, 8, 28672),
+    _llama("llama-3.1-405b", 128256, 16384, 126, 128, 8, 53248),
+    _llama("llama-3.2-1b", 128256, 2048, 16, 32, 8, 8192, tied=True, head_dim=64),
+    _llama("llama-3.2-3b", 128256, 3072, 28, 24, 8, 8192, tied=True, head_dim=128),
+    _llama("mistral-7b", 32000, 4096, 32, 32, 8, 14336),
+    _llama("mixtral-8x7b", 32000, 4096, 32, 32, 8, 14336, n_experts=8, top_k=2),
+    _llama("qwen2.5-7b", 152064, 3584, 28, 28, 4, 18944, bias="qkv"),
+    _llama("qwen2.5-0.5b", 151936, 896, 24, 14, 2, 4864, tied=True, bias="qkv"),
+    _llama("gemma-7b", 256000, 3072, 28, 16, 16, 24576, tied=True, head_dim=256),
+    _llama("phi-3-mini", 32064, 3072, 32, 32, 32, 8192),
+    ModelShape(name="gpt2", vocab=50257, d_model=768, n_layers=12, n_heads=12, ffn=3072, gated_mlp=False,
+               tied_embeddings=True, norm="layernorm", bias="all", learned_pos=1024),
+    ModelShape(name="gpt2-xl", vocab=50257, d_model=1600, n_layers=48, n_heads=25, ffn=6400, gated_mlp=False,
+               tied_embeddings=True, norm="layernorm", bias="all", learned_pos=1024),
+    ModelShape(name="gpt3-175b", vocab=50257, d_model=12288, n_layers=96, n_heads=96, ffn=49152, gated_mlp=False,
+               tied_embeddings=True, norm="layernorm", bias="all", learned_pos=2048),
+)}
+
+
+def get_preset(name: str) -> ModelShape:
+    key = name.strip().lower()
+    if key in PRESETS:
+        return PRESETS[key]
+    close = difflib.get_close_matches(key, list(PRESETS), n=1, cutoff=0.3)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ScalePlanError(f"unknown model {name!r}.{hint} Known models: {', '.join(PRESETS)}")
+
+
+def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: int = 1,
+                     tied: bool = False, name: str | None = None) -> ModelShape:
+    """A Llama-like shape whose exact total parameter count is closest to ``n_params``.
+
+    Rule (documented default): head_dim 128, d_model a multiple of 128, gated MLP with ffn = 256·ceil(8·d/3/256)
+    (Llama-2's rule), aspect ratio d_model/n_layers near 128 (Llama-2-7B/13B, Llama-3-8B), untied embeddings,
+    GQA with 8 KV heads from 32 query heads up (MHA below). Heads divisible by ``tp``, layers by ``pp``.
+    """
+    if not (n_params > 0 and math.isfinite(n_params)):
+        raise ScalePlanError("--params must be a positive number")
+    best = None
+    for d in range(256, 65537, 128):
+        heads = d // 128
+        if heads % tp:
+            continue
+        kv = 8 if heads >= 32 and heads % 8 == 0 else heads
+        if kv % tp and heads % tp == 0 and kv < tp:
+            kv = tp
+        base = max(1, round(d / 128))
+        for L in range(max(1, base // 2), base * 2 + 1):
+            if L % pp:
+                continue
+            s = ModelShape(vocab=vocab, d_model=d, n_layers=L, n_heads=heads, n_kv_heads=kv,
+                           tied_embeddings=tied, name=name or f"llama-like-{n_params:.3g}")
+            err = abs(math.log(s.params_total / n_params)) + 0.02 * abs(math.log(d / (128 * L)))
+            if best is None or err < best[0]:
+                best = (err, s)
+        if best and best[1].params_total > 4 * n_params and d > 1024:
+            break
+    if best is None:
+        raise ScalePlanError(f"no Llama-like shape fits {n_params:.3g} params with tp={tp}, pp={pp}")
+    return best[1]
+
+
+# ------------------------------------------------------------------------------------ HF config.json
+SUPPORTED_CONFIGS = ("llama", "mistral", "mixtral", "qwen2", "gemma", "gpt2", "gpt_neox", "opt", "bloom", "falcon",
+                     "phi3")
+
+
+def from_hf_config(path: str | Path) -> ModelShape:
+    """Read a Hugging Face ``config.json`` using each family's own field names and defaults."""
+    p = Path(path)
+    try:
+        c = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScalePlanError(f"{p}: no such config file") from None
+    except json.JSONDecodeError as e:
+        raise ScalePlanError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    if not isinstance(c, dict):
+        raise ScalePlanError(f"{p}: a config.json must hold one JSON object")
+    mt = c.get("model_type")
+    if mt not in SUPPORTED_CONFIGS:
+        raise ScalePlanError(f"{p}: model_type {mt!r} is not supported; supported: {', '.join(SUPPORTED_CONFIGS)}")
+
+    def need(*keys, default=None):
+        for k in keys:
+            if k in c and c[k] is not None:
+                return c[k]
+        if default is not None:
+            return default
+        raise ScalePlanError(f"{p}: missing field {keys[0]!r} for model_type {mt!r}")
+
+    name = c.get("_name_or_path") or p.parent.name or mt
+    try:
+        if mt in ("llama", "mistral", "mixtral", "qwen2", "gemma", "phi3"):
+            h = need("hidden_size")
+            a = need("num_attention_heads")
+            kw = dict(vocab=need("vocab_size"), d_model=h, n_layers=need("num_hidden_layers"), n_heads=a,
+                      n_kv_heads=c.get("num_key_value_heads") or a, ffn=need("intermediate_size"),
+                      head_dim=c.get("head_dim") or None, gated_mlp=True, norm="rmsnorm",
+                      tied_embeddings=bool(c.get("tie_word_embeddings", mt == "gemma")), name=name)
+            if mt == "qwen2":
+                kw["bias"] = "qkv"
+            elif c.get("attention_bias") or c.get("mlp_bias"):
+                kw["bias"] = "all" if c.get("mlp_bias") else "qkv"
+            if mt == "mixtral":
+                kw.update(n_experts=need("num_local_experts"), top_k=need("num_experts_per_tok"))
+            return ModelShape(**kw)
+        if mt == "gpt2":
+            h = need("n_embd")
+            return ModelShape(vocab=need("vocab_size"), d_model=h, n_layers=need("n_layer"), n_heads=need("n_head"),
+                              ffn=c.get("n_inner") or 4 * h, gated_mlp=False, norm="layernorm", bias="all",
+                              learned_pos=need("n_positions", "n_ctx"),
+                              tied_embeddings=bool(c.get("tie_word_embeddings", True)), name=name)
+        if mt == "gpt_neox":
+            h = need("hidden_size")
+            return ModelShape(vocab=need("vocab_size"), d_model=h, n_layers=need("num_hidden_layers"),
+                              n_heads=need("num_attention_heads"), ffn=need("intermediate_size", default=4 * h),
+                              gated_mlp=False, norm="layernorm", bias="all",
+                              tied_embeddings=bool(c.get("tie_word_embeddings", False)), name=name)
+        if mt == "opt":
+            h = need("hidden_size")
+            proj = c.get("word_embed_proj_dim") or h
+            extra = 2 * proj * h if proj != h else 0  # project_in / project_out
+            if not c.get("do_layer_norm_before", True):
+                extra -= 2 * h  # no final layer norm
+            return ModelShape(vocab=need("vocab_size"), d_model=h, n_layers=need("num_hidden_layers"),
+                              n_heads=need("num_attention_heads"), ffn=need("ffn_dim"), gated_mlp=False,
+                              norm="layernorm", bias="all", learned_pos=need("max_position_embeddings") + 2,
+                              tied_embeddings=bool(c.get("tie_word_embeddings", True)), extra_params=extra,
+                              name=name)
+        if mt == "bloom":
+            h = need("hidden_size", "n_embed")
+            return ModelShape(vocab=need("vocab_size"), d_model=h, n_layers=need("n_layer", "num_hidden_layers"),
+                              n_heads=need("n_head", "num_attention_heads"), ffn=4 * h, gated_mlp=False,
+                              norm="layernorm", bias="all", tied_embeddings=True, extra_params=2 * h, name=name)
+        if mt == "falcon":
+            h = need("hidden_size")
+            a = need("num_attention_heads")
+            new_arch = bool(c.get("new_decoder_architecture", False))
+            if new_arch:
+                kv = need("num_kv_heads", default=a)
+            elif c.get("multi_query", True):
+                kv = 1
+            else:
+                kv = a
+            parallel = bool(c.get("parallel_attn", True))
+            return ModelShape(vocab=need("vocab_size"), d_model=h, n_layers=need("num_hidden_layers"), n_heads=a,
+                              n_kv_heads=kv, ffn=c.get("ffn_hidden_size") or 4 * h, gated_mlp=False,
+                              norm="layernorm", bias="all" if c.get("bias", False) else "none",
+                              norms_per_layer=2 if (new_arch or not parallel) else 1,
+                              tied_embeddings=bool(c.get("tie_word_embeddings", True)), name=name)
+    except ScalePlanError as e:
+        if str(e).startswith(str(p)):
+            raise
+        raise ScalePlanError(f"{p}: {e}") from None
+    raise AssertionError(mt)
+
+
+def with_overrides(shape: ModelShape, **kw) -> ModelShape:
+    kw = {k: v for k, v in kw.items() if v is not None}
+    return replace(shape, **kw) if kw else shape
+
+
+def resolve_shape(model: str | None = None, config: str | None = None, params: float | None = None,
+                  vocab: int | None = None, **explicit) -> ModelShape:
+    """One shape from the CLI's ways of naming a model: a preset, a config.json, a parameter count, or explicit
+    dimensions (``layers``, ``d_model``, ``heads``, ...); explicit values override the preset/config fields."""
+    ren = {"layers": "n_layers", "heads": "n_heads", "kv_heads": "n_kv_heads", "tied": "tied_embeddings",
+           "experts": "n_experts", "gated": "gated_mlp"}
+    kw = {ren.get(k, k): v for k, v in explicit.items() if v is not None}
+    given = [x for x in (model, config, params) if x is not None]
+    if len(given) > 1:
+        raise ScalePlanError("give one of --model, --config or --params")
+    if model is not None:
+        base = get_preset(model)
+    elif config is not None:
+        base = from_hf_config(config)
+    elif params is not None:
+        base = shape_for_params(params, vocab=vocab or 32000)
+        vocab = None
+    else:
+        need = [k for k in ("n_layers", "d_model", "n_heads") if k not in kw]
+        if need:
+            raise ScalePlanError("name a model: --model NAME (see --list-models), --config config.json, "
+                                 "--params N, or --layers/--d-model/--heads[/--vocab ...]")
+        kw.setdefault("vocab", vocab or 32000)
+        return ModelShape(**kw)
+    if vocab is not None:
+        kw["vocab"] = vocab
+    if kw:
+        if "d_model" in kw and "head_dim" not in kw and "n_heads" not in kw:
+            kw["head_dim"] = None
+        return replace(base, name=f"{base.name} (modified)", **kw)
+    return base

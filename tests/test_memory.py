@@ -1,0 +1,201 @@
+"""Memory estimator against published formulas and measurements (sources in each test)."""
+
+import json
+
+import pytest
+
+from scaling_planner.errors import ScalePlanError
+from scaling_planner.hardware import get_gpu
+from scaling_planner.memory import (
+    PROFILES,
+    MemoryConfig,
+    estimate_memory,
+    kv_cache_bytes,
+    layer_activation_bytes,
+    lora_params_per_layer,
+    max_micro_batch,
+)
+from scaling_planner.model import ModelShape, get_preset
+from scaling_planner.units import GB, GIB, MIB
+
+
+def states_bytes_per_param(est):
+    return sum(est.assumptions["model_states_gib"].values()) * GIB / est.params_total
+
+
+@pytest.mark.parametrize("zero,gb", [(0, 120), (1, 31.4), (2, 16.6), (3, 1.9)])
+def test_zero_paper_figure1(zero, gb):
+    # Rajbhandari et al. 2020 (ZeRO), Fig. 1: Psi = 7.5B, N_d = 64, K = 12 -> 120 / 31.4 / 16.6 / 1.9 GB per GPU.
+    est = estimate_memory(get_preset("llama-2-7b"), MemoryConfig(precision="mixed", gpus=64, zero=zero))
+    assert states_bytes_per_param(est) * 7.5e9 / GB == pytest.approx(gb, abs=0.06)
+
+
+def test_megatron_distributed_optimizer_bytes():
+    # Megatron docs (dist_optimizer.md): bf16 params + fp32 grads with the distributed optimizer: 6 + 12/d bytes.
+    est = estimate_memory(get_preset("llama-2-7b"), MemoryConfig(framework="megatron", gpus=8, zero=1))
+    assert states_bytes_per_param(est) == pytest.approx(6 + 12 / 8)
+
+
+def korthikanti_shape(h=2048, a=16):
+    return ModelShape(vocab=51200, d_model=h, n_layers=24, n_heads=a, ffn=4 * h, gated_mlp=False,
+                      norm="layernorm", bias="all")
+
+
+@pytest.mark.parametrize("t,sp,recompute,expected", [
+    (1, False, "none", lambda s, b, h, a, t: s * b * h * (34 + 5 * a * s / h)),
+    (4, False, "none", lambda s, b, h, a, t: s * b * h * (10 + 24 / t + 5 * a * s / (h * t))),
+    (4, True, "none", lambda s, b, h, a, t: s * b * h * (34 + 5 * a * s / h) / t),
+    (4, False, "selective", lambda s, b, h, a, t: s * b * h * (10 + 24 / t)),
+    (4, True, "selective", lambda s, b, h, a, t: 34 * s * b * h / t),
+])
+def test_korthikanti_table2(t, sp, recompute, expected):
+    # Korthikanti et al. 2022, Table 2 (16-bit activations, 1-byte dropout masks, f = 4h GELU, MHA, dropout on).
+    shape = korthikanti_shape()
+    c = MemoryConfig(precision="mixed", tp=t, gpus=t, sp=sp, seq_len=2048, micro_batch=2, attention="eager",
+                     dropout=0.1, recompute=recompute).resolved()
+    full = {"q", "k", "v", "o", "up", "down"}
+    got = layer_activation_bytes(shape, c, PROFILES["generic"], full, set())
+    assert got == pytest.approx(expected(2048, 2, 2048, 16, t), rel=1e-9)
+
+
+def test_megatron_measured_case_within_10_percent():
+    # NVIDIA/Megatron-LM functional test gpt3_7b_tp4_pp1_memory_speed (golden_values_dev_dgx_h100.json):
+    # mem-max-allocated-bytes = 54,497 MiB. Config (model_config.yaml): L 32, h 4096, a 32, 8 query groups, GELU
+    # f = 4h, LayerNorm, biases, untied, vocab padded 131,584, seq 8192, micro-batch 2, global batch 8, TP 4, DP 2,
+    # distributed optimizer, bf16, Megatron default dropout 0.1, TE fused attention, no recompute.
+    shape = ModelShape(vocab=131584, d_model=4096, n_layers=32, n_heads=32, n_kv_heads=8, ffn=16384, gated_mlp=False,
+                       norm="layernorm", bias="all")
+    c = MemoryConfig(framework="megatron", gpus=8, tp=4, zero=1, seq_len=8192, micro_batch=2, grad_accum=2,
+                     dropout=0.1, peak_kind="allocated")
+    est = estimate_memory(shape, c)
+    assert est.allocated / MIB == pytest.approx(54497, rel=0.10)
+    assert est.assumptions["params_on_rank"] == pytest.approx(1.679e9, rel=0.01)  # memory.md §10 hand count
+
+
+@pytest.mark.parametrize("r,count", [(32, 9_175_040), (64, 18_350_080)])
+def test_lora_trainable_counts_llama32_3b(r, count):
+    # PEFT's printed trainable-parameter count for Llama-3.2-3B, LoRA on q_proj, v_proj (memory.md §6).
+    s = get_preset("llama-3.2-3b")
+    assert s.n_layers * lora_params_per_layer(s, r, {"q", "v"}) == count
+    est = estimate_memory(s, MemoryConfig(method="lora", lora_rank=r, lora_targets=("q", "v")))
+    assert est.params_trainable == count
+
+
+def test_qlora_weight_bytes():
+    # QLoRA §3: NF4 with double quantisation stores 4 bits + 0.127 bits/param of constants; embeddings, LM head and
+    # norms stay 16-bit.
+    s = get_preset("llama-2-7b")
+    est = estimate_memory(s, MemoryConfig(method="qlora", framework="hf"))
+    lin = s.n_layers * (s.layer_params() - 2 * s.d_model)
+    expected = lin * (0.5 + 0.127 / 8) + 2 * (s.params_total - lin)
+    adapters = 4 * s.n_layers * lora_params_per_layer(s, 16, {"q", "k", "v", "o", "gate", "up", "down"})  # fp32
+    assert est.breakdown["weights"] == pytest.approx(expected + adapters, rel=1e-6)
+    assert est.breakdown["weights"] < estimate_memory(s, MemoryConfig(method="lora", framework="hf")
+                                                      ).breakdown["weights"] / 3
+
+
+def test_kv_cache_gqa():
+    # memory.md §8: Llama-3-8B bf16 KV cache = 2·32·8·128·2 B = 128 KiB per token, 1 GiB per 8,192 tokens.
+    s = get_preset("llama-3-8b")
+    assert kv_cache_bytes(s, 1, 1) == 131072
+    est = estimate_memory(s, MemoryConfig(inference=True, context=8192))
+    assert est.assumptions["kv_cache_gib"] == pytest.approx(1.0)
+
+
+def test_mechanisms_move_memory_the_right_way():
+    s = get_preset("llama-3-8b")
+    base = MemoryConfig(seq_len=8192, gpus=8, zero=0)
+    e0 = estimate_memory(s, base)
+    act = lambda e: e.phases["forward_end"]  # noqa: E731
+    assert act(estimate_memory(s, MemoryConfig(seq_len=8192, gpus=8, recompute="full"))) < act(e0)
+    assert act(estimate_memory(s, MemoryConfig(seq_len=8192, gpus=8, chunked_ce=True))) < act(e0)
+    z = [estimate_memory(s, MemoryConfig(seq_len=8192, gpus=8, zero=k)).allocated for k in range(4)]
+    assert z[0] > z[1] >= z[2] > z[3]  # grads are not alive at the forward peak, so ZeRO-2 may not lower it
+    tp = estimate_memory(s, MemoryConfig(seq_len=8192, gpus=8, tp=8))
+    assert tp.allocated < e0.allocated
+    # 1F1B: the first stage holds p micro-batches in flight (Korthikanti; Megatron)
+    from scaling_planner.memory import activation_terms
+
+    s70 = get_preset("llama-3-70b")
+    c8 = MemoryConfig(gpus=32, tp=8, pp=4, grad_accum=8).resolved()
+    c1 = MemoryConfig(gpus=32, tp=8, pp=4, grad_accum=1).resolved()
+    full = {"q", "k", "v", "o", "gate", "up", "down"}
+    first8, last8, *_ = activation_terms(s70, c8, PROFILES["generic"], full, set())
+    first1, *_ = activation_terms(s70, c1, PROFILES["generic"], full, set())
+    assert first8 == pytest.approx(4 * first1) and first8 == pytest.approx(4 * last8, rel=0.05)
+    # peak kinds are ordered
+    assert e0.allocated < e0.reserved < e0.device
+
+
+def test_offload_reports_cpu_ram():
+    s = get_preset("llama-2-7b")
+    on = estimate_memory(s, MemoryConfig(gpus=8, zero=2, offload="optimizer"))
+    off = estimate_memory(s, MemoryConfig(gpus=8, zero=2))
+    assert on.cpu_bytes > 0 and on.assumptions["model_states_gib"]["optimizer"] == 0
+    assert on.allocated < off.allocated
+
+
+def test_fit_check_and_suggestions():
+    s = get_preset("llama-3-8b")
+    est = estimate_memory(s, MemoryConfig(seq_len=2048), get_gpu("a100-80"))
+    assert est.fits is False and est.suggestions
+    assert all(x["fits"] for x in est.suggestions)
+    assert any("LoRA" in x["change"] for x in est.suggestions)
+    ok = estimate_memory(get_preset("llama-3.2-1b"), MemoryConfig(seq_len=2048), get_gpu("a100-80"))
+    assert ok.fits and ok.headroom_gib() > 0
+    mb = max_micro_batch(get_preset("llama-3.2-1b"), MemoryConfig(seq_len=2048), get_gpu("a100-80"))
+    assert mb >= 1
+    assert estimate_memory(get_preset("llama-3.2-1b"), MemoryConfig(seq_len=2048, micro_batch=mb + 1),
+                           get_gpu("a100-80")).fits is False
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(tp=3, gpus=3), "--tp 3 must divide"),
+    (dict(pp=5, gpus=5), "--pp 5 must divide"),
+    (dict(gpus=8, tp=3, pp=1, dp=1), "tp·pp·dp"),
+    (dict(offload="optimizer"), "--offload needs ZeRO"),
+    (dict(seq_len=0), "--seq-len must be a positive integer"),
+    (dict(precision="int3"), "--precision must be one of"),
+    (dict(framework="jax"), "--framework must be one of"),
+])
+def test_bad_memory_input(kw, match):
+    with pytest.raises(ScalePlanError, match=match):
+        estimate_memory(get_preset("llama-2-7b"), MemoryConfig(**kw))
+
+
+def test_memory_cli_json_contract(cli):
+    code, out, err = cli("memory", "--model", "llama-3-8b", "--gpu", "a100-80", "--method", "lora", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert set(d) >= {"params_total", "params_trainable", "params_active", "per_gpu_gib", "cpu_gib", "gpu",
+                      "gpu_memory_gib", "fits", "assumptions"}
+    assert set(d["per_gpu_gib"]) == {"weights", "gradients", "optimizer", "activations", "logits", "buffers",
+                                     "overhead", "total"}
+    assert d["per_gpu_gib"]["total"] == pytest.approx(sum(v for k, v in d["per_gpu_gib"].items() if k != "total"),
+                                                      abs=1e-3)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--model", "llama-3-8b", "--tp", "3", "--gpus", "3"], "--tp 3 must divide"),
+    (["--layers", "0", "--d-model", "512", "--heads", "8"], "n_layers must be a positive integer"),
+    (["--layers", "4", "--d-model", "500", "--heads", "8"], "must divide d_model"),
+    (["--model", "llama-3-8b", "--gpu", "a1000"], "Did you mean"),
+    (["--params", "-7e9"], "--params must be a finite number > 0"),
+])
+def test_memory_cli_errors(cli, args, match):
+    code, out, err = cli("memory", *args)
+    assert code == 2 and match in err and "Traceback" not in err
+
+
+def test_memory_cli_config_and_list(cli, tmp_path):
+    from pathlib import Path
+
+    cfg = Path(__file__).parent / "fixtures" / "hf_configs" / "llama3_8b.json"
+    code, out, _ = cli("memory", "--config", cfg, "--json")
+    assert json.loads(out)["params_total"] == 8_030_261_248
+    code, out, _ = cli("memory", "--list-models")
+    assert "llama-3-8b" in out
+    bad = tmp_path / "c.json"
+    bad.write_text("{nope")
+    code, out, err = cli("memory", "--config", bad)
+    assert code == 2 and "not valid JSON" in err

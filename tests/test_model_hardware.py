@@ -1,0 +1,106 @@
+"""Model shapes (exact parameter counts against published model cards) and the GPU catalogue."""
+
+from pathlib import Path
+
+import pytest
+
+from scaling_planner.errors import ScalePlanError
+from scaling_planner.hardware import get_gpu, list_gpus, load_prices
+from scaling_planner.model import ModelShape, from_hf_config, get_preset, resolve_shape, shape_for_params
+
+CFG = Path(__file__).parent / "fixtures" / "hf_configs"
+
+# Total parameter counts as printed by Hugging Face transformers (model.num_parameters()) for each checkpoint;
+# the first three are also in memory.md §9.
+COUNTS = {
+    "llama2_7b.json": 6_738_415_616, "llama3_8b.json": 8_030_261_248, "llama32_3b.json": 3_212_749_824,
+    "gpt2.json": 124_439_808, "mixtral.json": 46_702_792_704, "opt_125m.json": 125_239_296,
+    "pythia_160m.json": 162_322_944, "falcon_7b.json": 6_921_720_704, "bloom_560m.json": 559_214_592,
+    "qwen2_05b.json": 494_032_768, "phi3_mini.json": 3_821_079_552, "gemma_7b.json": 8_537_680_896,
+    "mistral_7b.json": 7_241_732_096,
+}
+
+
+@pytest.mark.parametrize("fname,count", COUNTS.items())
+def test_hf_config_param_counts_exact(fname, count):
+    assert from_hf_config(CFG / fname).params_total == count
+
+
+@pytest.mark.parametrize("name,count", [("llama-2-7b", 6_738_415_616), ("llama-3-8b", 8_030_261_248),
+                                        ("llama-3.2-3b", 3_212_749_824), ("gpt2", 124_439_808)])
+def test_presets_exact(name, count):
+    assert get_preset(name).params_total == count
+
+
+def test_mixtral_active_params():
+    # Mistral AI: Mixtral 8x7B has 46.7B total and 12.9B active parameters per token (top-2 of 8 experts)
+    s = from_hf_config(CFG / "mixtral.json")
+    assert s.params_active == pytest.approx(12.9e9, rel=0.005)
+
+
+def test_non_embedding_and_flops():
+    s = get_preset("llama-3-8b")
+    assert s.params_non_embedding == s.params_total - 2 * 128256 * 4096
+    # PaLM App. B: 6N + 12·L·H·Q·T; planning.md §1: attention adds ~27% for Llama-3-8B at 8K
+    assert s.flops_per_token(8192) / s.flops_per_token() - 1 == pytest.approx(0.27, abs=0.01)
+
+
+def test_shape_for_params_rule():
+    for n in (1e8, 1e9, 7e9, 3e10, 7e10):
+        s = shape_for_params(n)
+        assert abs(s.params_total / n - 1) < 0.05
+        assert s.head_dim == 128 and s.d_model % 128 == 0
+    s = shape_for_params(3e10, tp=8, pp=4)
+    assert s.n_heads % 8 == 0 and s.n_layers % 4 == 0
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(vocab=32000, d_model=4096, n_layers=32, n_heads=30), "must divide d_model"),
+    (dict(vocab=32000, d_model=0, n_layers=32, n_heads=32), "d_model must be a positive integer"),
+    (dict(vocab=32000, d_model=4096, n_layers=-1, n_heads=32), "n_layers must be a positive integer"),
+    (dict(vocab=32000, d_model=4096, n_layers=32, n_heads=32, n_kv_heads=5), "kv heads"),
+])
+def test_bad_shapes(kw, match):
+    with pytest.raises(ScalePlanError, match=match):
+        ModelShape(**kw)
+
+
+def test_bad_configs(tmp_path):
+    p = tmp_path / "config.json"
+    p.write_text('{"model_type": "t5", "d_model": 512}')
+    with pytest.raises(ScalePlanError, match="not supported; supported: llama"):
+        from_hf_config(p)
+    p.write_text("{broken")
+    with pytest.raises(ScalePlanError, match="not valid JSON"):
+        from_hf_config(p)
+    p.write_text('{"model_type": "llama", "hidden_size": 4096}')
+    with pytest.raises(ScalePlanError, match="missing field 'num_attention_heads'"):
+        from_hf_config(p)
+    with pytest.raises(ScalePlanError, match="Did you mean 'llama-3-8b'"):
+        get_preset("llama3-8b")
+    with pytest.raises(ScalePlanError, match="one of --model"):
+        resolve_shape(model="gpt2", params=1e9)
+
+
+def test_gpu_catalogue():
+    # NVIDIA datasheets (dense BF16): A100 312, H100 SXM 989.5 TFLOP/s; driver-reported H100 memory 81,559 MiB
+    assert get_gpu("a100-80").peak_tflops("bf16") == 312
+    assert get_gpu("H100").peak_tflops("bf16") == 989.5
+    assert get_gpu("h100").memory_gib == pytest.approx(81559 / 1024)
+    assert get_gpu("v100").peak_tflops("bf16") == 125  # no bf16: falls back to fp16 tensor cores
+    required = ["a100-40", "a100-80", "h100", "h100-pcie", "h200", "b200", "gh200", "l4", "l40s", "a10g", "t4",
+                "v100-16", "v100-32", "rtx3090", "rtx4090", "rtx6000-ada", "mi250x", "mi300x", "tpu-v5e", "tpu-v5p"]
+    keys = {g.key for g in list_gpus()}
+    assert set(required) <= keys
+    with pytest.raises(ScalePlanError, match="Did you mean 'h100'"):
+        get_gpu("h1000")
+
+
+def test_price_overrides(tmp_path):
+    p = tmp_path / "prices.json"
+    p.write_text('{"h100": 2.49}')
+    g = get_gpu("h100-sxm", load_prices(p))
+    assert g.price_usd_per_hour == 2.49 and g.price_source == "user prices file"
+    p.write_text('{"h100": -1}')
+    with pytest.raises(ScalePlanError, match=">= 0"):
+        load_prices(p)
