@@ -204,6 +204,108 @@ def fit_cmd(
             c.print(f"wrote report {report}")
 
 
+# ------------------------------------------------------------------------------------------------ budget
+@app.command("budget")
+def budget_cmd(
+    flops: str | None = typer.Option(None, "--flops", help="Training compute C in FLOPs (e.g. 1e23)."),
+    gpus: int | None = typer.Option(None, "--gpus", help="Number of GPUs (with --days: the budget)."),
+    days: float | None = typer.Option(None, "--days", help="Wall-clock days (with --gpus)."),
+    params: str | None = typer.Option(None, "--params", help="Fix the parameter count N."),
+    tokens: str | None = typer.Option(None, "--tokens", help="Fix the training tokens D."),
+    target_loss: float | None = typer.Option(None, "--target-loss", help="Smallest compute that reaches this loss."),
+    gpu: str | None = typer.Option(None, "--gpu", help="GPU type (see `scaleplan gpus`); default a100-80."),
+    law: str = typer.Option("epoch2024", "--law", help="Catalogue name or a law file from `scaleplan fit --save`."),
+    compare: str | None = typer.Option(None, "--compare", help="Comma-separated laws to compare (default: two "
+                                       "published ones)."),
+    mfu: float | None = typer.Option(None, "--mfu", help="Step MFU (6N counting, dense BF16 peak); default per "
+                                     "GPU family."),
+    goodput: float = typer.Option(0.9, "--goodput", help="Fraction of wall-clock doing useful steps."),
+    price: float | None = typer.Option(None, "--price", help="$ per GPU-hour (default: the catalogue's)."),
+    prices: Path | None = typer.Option(None, "--prices", help="JSON/TOML file of $/GPU-hour by GPU name."),
+    seq_len: int = typer.Option(4096, "--seq-len"),
+    global_batch: int | None = typer.Option(None, "--global-batch", help="Sequences per step (default: DeepSeek "
+                                            "B_opt for the budget)."),
+    vocab: int = typer.Option(32000, "--vocab"),
+    gpus_per_node: int | None = typer.Option(None, "--gpus-per-node"),
+    max_gpus: int | None = typer.Option(None, "--max-gpus"),
+    deadline_days: float | None = typer.Option(None, "--deadline-days", help="Fewest GPUs that finish in time."),
+    inference_tokens: str | None = typer.Option(None, "--inference-tokens", help="Lifetime inference tokens "
+                                                "(Sardana et al.: train smaller and longer)."),
+    unique_tokens: str | None = typer.Option(None, "--unique-tokens", help="Unique tokens available (Muennighoff "
+                                             "et al.: repeated epochs)."),
+    emit: list[str] = typer.Option([], "--emit", help="KIND PATH: deepspeed config.json or fsdp accelerate.yaml "
+                                   "(repeatable: --emit deepspeed ds.json).", metavar="KIND=PATH"),
+    report: Path | None = typer.Option(None, "--report", help="Write an HTML or Markdown report."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing --emit/--report files."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+):
+    """From a compute budget to model size, tokens, a memory-checked parallel layout, time and cost."""
+    from .planner import plan_budget
+
+    emits = _parse_emits(emit)
+    for _, p in emits:
+        _check_writable(p, force, "--emit")
+    _check_writable(report, force, "--report")
+    if report is not None:
+        from .report import check_report_path
+
+        check_report_path(report)
+    price_table = None
+    if prices is not None:
+        from .hardware import load_prices
+
+        price_table = load_prices(prices)
+    kw = dict(flops=_num(flops, "--flops"), gpus=gpus, days=days, params=_num(params, "--params"),
+              tokens=_num(tokens, "--tokens"), target_loss=target_loss, gpu=gpu or "a100-80", law=law, mfu=mfu,
+              goodput=goodput, price=price, seq_len=seq_len, global_batch=global_batch, vocab=vocab,
+              gpus_per_node=gpus_per_node, max_gpus=max_gpus, deadline_days=deadline_days,
+              inference_tokens=_num(inference_tokens, "--inference-tokens"),
+              unique_tokens=_num(unique_tokens, "--unique-tokens"),
+              compare=tuple(x.strip() for x in compare.split(",")) if compare else None, prices=price_table)
+    if days is not None and not days > 0:
+        raise ScalePlanError("--days must be a positive number")
+    plan = plan_budget(**kw)
+    written = []
+    for kind, p in emits:
+        from .planner import deepspeed_config, fsdp_accelerate_config
+
+        if kind == "deepspeed":
+            p.write_text(json.dumps(deepspeed_config(plan), indent=2) + "\n")
+        else:
+            p.write_text(fsdp_accelerate_config(plan))
+        written.append(f"wrote {kind} config {p}")
+        if plan.layout.tp > 1 or plan.layout.pp > 1:
+            written.append(f"  note: the {kind} config covers sharding and batch only; set TP={plan.layout.tp}, "
+                           f"PP={plan.layout.pp} in your launcher (e.g. Megatron-DeepSpeed arguments)")
+    if report is not None:
+        from .report import write_plan_report
+
+        write_plan_report(plan, report, command=_command_line(), force=force)
+        written.append(f"wrote report {report}")
+    if as_json:
+        emit_json(plan.to_dict())
+    else:
+        from .render import plan_view
+
+        c = console()
+        c.print(plan_view(plan))
+        for w in written:
+            c.print(w)
+
+
+def _parse_emits(items: list[str]) -> list[tuple[str, Path]]:
+    out = []
+    for it in items:
+        kind, sep, path = it.partition("=")
+        if not sep:
+            kind, _, path = it.partition(":")
+        kind = kind.strip().lower()
+        if kind not in ("deepspeed", "fsdp") or not path:
+            raise ScalePlanError(f"--emit {it!r}: use --emit deepspeed=PATH or --emit fsdp=PATH")
+        out.append((kind, Path(path)))
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ memory
 def _shape_from_options(model, config, params, layers, d_model, heads, kv_heads, head_dim, ffn, vocab, gated, tied,
                         experts, top_k):

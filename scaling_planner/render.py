@@ -201,3 +201,78 @@ def memory_view(est) -> Group:
     lines.append(f"CUDA context {c.cuda_context_gib:g} GiB, fragmentation {c.fragmentation:.0%}; GiB = 2^30 bytes")
     parts.append(Text("assumptions:\n  " + "\n  ".join(lines), style="dim"))
     return Group(*parts)
+
+
+def _money(x):
+    return "—" if x is None else f"${x:,.0f}"
+
+
+def plan_view(plan) -> Group:
+    from .units import fmt_count
+
+    d = plan.to_dict()
+    s = d["shape"]
+    L = d["layout"]
+    iv = d["interval"]
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+
+    def ci(key, fmt=fmt_count):
+        return f"  (95% {fmt(iv[key][0])}–{fmt(iv[key][1])})" if key in iv else ""
+
+    head.add_row("law", f"{plan.law}" + (f" (intervals: {iv['source']})" if iv else ""))
+    head.add_row("compute", f"{d['flops']:.3g} FLOPs (6ND); with attention {d['flops_attn']:.3g}")
+    head.add_row("params", f"{fmt_count(d['params'])}{ci('params')}")
+    head.add_row("tokens", f"{fmt_count(d['tokens'])}{ci('tokens')}")
+    head.add_row("tokens/param", f"{d['tokens_per_param']:.1f}" + ci("tokens_per_param", lambda x: f"{x:.1f}"))
+    if d["loss"] is not None:
+        head.add_row("predicted loss", f"{d['loss']:.4f}" + ci("loss", lambda x: f"{x:.3f}")
+                     + " (the law's own data/tokenizer units)")
+    head.add_row("model shape", f"{s['n_layers']} layers, d_model {s['d_model']}, {s['n_heads']} heads "
+                 f"({s['n_kv_heads']} KV), ffn {s['ffn']}, vocab {s['vocab']} -> {s['params_total']:,} params")
+    head.add_row("GPUs", f"{L['gpus']} x {plan.gpu.name} ({plan.assumptions['gpus_source']})")
+    head.add_row("layout", f"TP {L['tp']} x PP {L['pp']} x DP {L['dp']}, ZeRO-{L['zero_stage']}, micro-batch "
+                 f"{L['micro_batch']} x grad-accum {L['grad_accum']}, recompute {L['recompute']}"
+                 + (", sequence parallel" if L["sequence_parallel"] else ""))
+    head.add_row("batch / LR", f"{d['global_batch']} x {d['seq_len']} = {fmt_count(d['global_batch_tokens'])} tokens "
+                 f"per step; learning rate ~{d['learning_rate']:.2e}")
+    head.add_row("memory/GPU", f"{d['memory_per_gpu_gib']:.1f} GiB of {d['gpu_memory_gib']:.1f} GiB (device peak)")
+    head.add_row("time", f"{d['days']:.1f} days, {d['gpu_hours']:,.0f} GPU-hours, {_money(d['cost_usd'])}"
+                 + (f" at ${d['price_usd_per_gpu_hour']:.2f}/GPU-h" if d["price_usd_per_gpu_hour"] else ""))
+    head.add_row("assumed", f"MFU {d['mfu']:.2f} ({plan.assumptions['mfu_source']}; 6N FLOPs/token, dense BF16 "
+                 f"peak {plan.assumptions['peak_tflops_bf16']:g} TFLOP/s), goodput {d['goodput']:.2f}")
+    parts = [Panel(head, title="plan", title_align="left")]
+    cmp = Table(title="the same budget under other laws", title_justify="left")
+    for c in ("law", "params", "tokens", "tokens/param", "loss", "N counts"):
+        cmp.add_column(c, justify="left" if c in ("law", "N counts") else "right")
+    cmp.add_row(plan.law, fmt_count(d["params"]), fmt_count(d["tokens"]), f"{d['tokens_per_param']:.1f}",
+                _g(d["loss"], 4), plan.assumptions["law_conventions"].get("N", "?").split(" ")[0])
+    for row in d["comparison"]:
+        cmp.add_row(row["law"], fmt_count(row["params"]), fmt_count(row["tokens"]), f"{row['tokens_per_param']:.1f}",
+                    _g(row["loss"], 4), row["N_counts"])
+    parts.append(cmp)
+    mem = Table(title=f"memory per GPU, chosen layout ({plan.memory.peak_phase.replace('_', ' ')} peak)",
+                title_justify="left")
+    for k in ("weights", "gradients", "optimizer", "activations", "logits", "buffers", "overhead", "total"):
+        mem.add_column(k, justify="right")
+    bd = d["memory_breakdown_gib"]
+    mem.add_row(*[f"{bd[k]:.1f}" for k in ("weights", "gradients", "optimizer", "activations", "logits", "buffers",
+                                            "overhead", "total")])
+    parts.append(mem)
+    if d["alternatives"]:
+        alt = Table(title="alternative layouts", title_justify="left")
+        for c in ("TP", "PP", "DP", "ZeRO", "mb", "recompute", "GiB/GPU", "days", "why it lost"):
+            alt.add_column(c, justify="left" if c in ("recompute", "why it lost") else "right")
+        for a in d["alternatives"]:
+            alt.add_row(str(a["tp"]), str(a["pp"]), str(a["dp"]), str(a["zero_stage"]), str(a["micro_batch"]),
+                        a["recompute"], f"{a['memory_per_gpu_gib']:.1f}", f"{a['days']:.1f}", a["why_lost"])
+        parts.append(alt)
+    for n in d["notes"]:
+        parts.append(Text("note: " + n, style="yellow"))
+    a = plan.assumptions
+    parts.append(Text("assumptions:\n  " + "\n  ".join([
+        a["time_formula"], a["batch"], a["lr_source"], "layouts: " + a["layout_rules"],
+        "memory: " + a["memory_profile"], "shape: " + a["shape_rule"], "price: " + str(a["price_source"])]),
+        style="dim"))
+    return Group(*parts)

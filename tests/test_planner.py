@@ -1,0 +1,164 @@
+"""Compute planner against published numbers (sources cited in each test)."""
+
+import json
+
+import pytest
+
+from scaling_planner.errors import ScalePlanError
+from scaling_planner.planner import deepspeed_config, fsdp_accelerate_config, plan_budget
+
+from .test_laws import TABLE3
+
+
+def test_default_budget_matches_epoch():
+    # planning.md §2.1 (Epoch refit, Besiroglu et al. 2024): C = 1e23 -> N ≈ 29.4B, D ≈ 566B (0.57T)
+    p = plan_budget(flops=1e23, gpu="a100-80")
+    assert p.params == pytest.approx(29.4e9, rel=0.01)
+    assert p.tokens == pytest.approx(0.566e12, rel=0.01)
+    lo, hi = p.interval["params"]
+    assert lo < p.params < hi
+    assert abs(p.shape.params_total / p.params - 1) < 0.05
+    assert p.layout.tp * p.layout.pp * p.layout.dp == p.layout.gpus
+    assert p.memory.fits
+
+
+@pytest.mark.parametrize("N,C,D", TABLE3[:7])
+def test_chinchilla_approach1_table3(N, C, D):
+    # Hoffmann et al. 2022, Table 3 (Approach 1 projections)
+    p = plan_budget(flops=C, gpu="h100", law="chinchilla-approach1")
+    assert p.params == pytest.approx(N, rel=0.03)
+    assert p.tokens == pytest.approx(D, rel=0.06 if N == 67e9 else 0.03)
+
+
+def test_llama65b_worked_example():
+    # Touvron et al. 2023 (LLaMA) §2.4: 65.2B params, 1.4T tokens, 2048 A100-80GB at ~380 tokens/s/GPU
+    # -> ~21 days; Table 15: 1,022,362 GPU-hours. MFU implied by 380 tok/s/GPU (6N counting, 312 TFLOP/s peak).
+    N, D = 65.2e9, 1.4e12
+    mfu = 380 * 6 * N / 312e12
+    p = plan_budget(params=N, tokens=D, gpus=2048, gpu="a100-80", mfu=mfu, goodput=1.0)
+    assert p.days == pytest.approx(21, abs=0.5)
+    assert p.gpu_hours == pytest.approx(1_022_362, rel=0.02)
+
+
+@pytest.mark.parametrize("P,T,n,X,days", [(175e9, 300e9, 1024, 140e12, 34), (1e12, 450e9, 3072, 163e12, 83.2)])
+def test_megatron_eq4(P, T, n, X, days):
+    # Narayanan et al. 2021, Eq. 4: time ≈ 8·T·P/(n·X) with full recompute (X counts 8 FLOPs/param/token);
+    # in 6N-counting MFU that is X/peak × 6/8. GPT-3 175B: 34 days; 1T: ~84 days (arithmetic 83.2).
+    mfu = X / 312e12 * 6 / 8
+    p = plan_budget(params=P, tokens=T, gpus=n, gpu="a100-80", mfu=mfu, goodput=1.0)
+    assert p.days == pytest.approx(days, rel=0.02)
+
+
+@pytest.mark.parametrize("params,tokens,gpu,published", [
+    (6.74e9, 2e12, "a100-80", 184_320),      # Llama 2 paper, Table 2: 7B 184,320 GPU-hours (A100-80GB)
+    (13.0e9, 2e12, "a100-80", 368_640),      # Llama 2 13B: 368,640
+    (69.0e9, 2e12, "a100-80", 1_720_320),    # Llama 2 70B: 1,720,320
+    (405e9, 15.6e12, "h100", 30_840_000),    # Llama 3.1 model card: 405B, 30.84M H100-80GB GPU-hours
+])
+def test_default_mfu_goodput_near_model_cards(params, tokens, gpu, published):
+    # Defaults (planning.md §5.1: A100 0.45, H100 0.40, goodput 0.9) — not tuned to any one run.
+    p = plan_budget(params=params, tokens=tokens, gpu=gpu, gpus=2048)
+    assert p.gpu_hours == pytest.approx(published, rel=0.15)
+
+
+def test_layouts_respect_rules():
+    p = plan_budget(flops=5e24, gpu="h100", gpus=4096)
+    for L in [p.layout] + [type(p.layout)(**{k: a[k] for k in (
+            "gpus", "dp", "tp", "pp", "zero_stage", "micro_batch", "grad_accum", "global_batch", "recompute")},
+            sp=a["sequence_parallel"], memory_gib=a["memory_per_gpu_gib"], efficiency=a["relative_throughput"],
+            penalties={}) for a in p.alternatives]:
+        assert L.tp <= 8 and p.shape.n_heads % L.tp == 0
+        assert p.shape.n_layers % L.pp == 0
+        assert L.tp * L.pp * L.dp == 4096
+        assert L.memory_gib <= p.gpu.memory_gib
+        assert not (L.pp > 1 and L.zero_stage > 1)
+
+
+def test_fixed_params_and_target_loss():
+    p = plan_budget(params=7e9, gpu="h100")
+    assert p.params == 7e9 and p.tokens / p.params == pytest.approx(19, rel=0.15)
+    q = plan_budget(target_loss=2.1, gpu="h100")
+    assert q.loss == pytest.approx(2.1, abs=1e-6)
+
+
+def test_gpus_days_budget():
+    p = plan_budget(gpus=1024, days=30, gpu="h100", mfu=0.4, goodput=0.9)
+    assert p.flops == pytest.approx(1024 * 989.5e12 * 0.4 * 0.9 * 30 * 86400, rel=1e-9)
+    assert p.days == pytest.approx(30, rel=1e-6)
+
+
+def test_deadline_picks_fewest_gpus():
+    p = plan_budget(flops=1e23, gpu="h100", deadline_days=20)
+    assert p.days <= 20
+    assert p.layout.gpus % 8 == 0
+
+
+def test_inference_aware_trains_smaller():
+    # Sardana et al. 2024: with large inference demand the lifetime-optimal model is smaller and trained longer
+    base = plan_budget(flops=1e23, gpu="h100")
+    p = plan_budget(flops=1e23, gpu="h100", inference_tokens=2e13)
+    assert p.params < base.params and p.tokens_per_param > base.tokens_per_param
+    assert p.extras["inference_aware"]["saving_fraction"] > 0
+
+
+def test_data_constrained_reports_epochs():
+    p = plan_budget(flops=1e23, gpu="h100", unique_tokens=1e11)
+    dc = p.extras["data_constrained"]
+    assert dc["epochs"] > 1 and p.tokens == pytest.approx(1e23 / (6 * p.params))
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(flops=-1), "positive"),
+    (dict(flops=1e23, gpus=8, days=1, gpu="h100"), "disagrees"),
+    (dict(flops=1e23, gpu="h1000"), "Did you mean 'h100'"),
+    (dict(flops=1e23, law="epoch2042"), "Did you mean 'epoch2024'"),
+    (dict(flops=1e12), "too small"),
+    (dict(target_loss=1.5), "irreducible"),
+    (dict(flops=1e23, mfu=1.5), "--mfu"),
+    (dict(), "give a budget"),
+])
+def test_bad_budget_input(kw, match):
+    with pytest.raises(ScalePlanError, match=match):
+        plan_budget(**kw)
+
+
+def test_emitters():
+    p = plan_budget(flops=1e22, gpu="a100-80")
+    ds = deepspeed_config(p)
+    L = p.layout
+    assert ds["train_batch_size"] == ds["train_micro_batch_size_per_gpu"] * ds["gradient_accumulation_steps"] * L.dp
+    assert ds["zero_optimization"]["stage"] == L.zero_stage
+    y = fsdp_accelerate_config(p)
+    assert f"num_processes: {L.gpus}" in y and "distributed_type: FSDP" in y
+
+
+def test_budget_cli_json_contract(cli, tmp_path):
+    ds = tmp_path / "ds.json"
+    code, out, err = cli("budget", "--flops", "1e23", "--gpu", "a100-80", "--json", "--emit", f"deepspeed={ds}")
+    assert code == 0, err
+    d = json.loads(out)
+    for k in ("law", "flops", "params", "tokens", "tokens_per_param", "loss", "shape", "layout",
+              "memory_per_gpu_gib", "days", "gpu_hours", "cost_usd", "mfu", "goodput", "alternatives"):
+        assert k in d
+    assert set(d["shape"]) >= {"n_layers", "d_model", "n_heads", "n_kv_heads", "ffn", "vocab"}
+    assert set(d["layout"]) >= {"gpus", "dp", "tp", "pp", "zero_stage", "micro_batch", "grad_accum", "recompute"}
+    assert json.loads(ds.read_text())["train_micro_batch_size_per_gpu"] == d["layout"]["micro_batch"]
+    code, out, err = cli("budget", "--flops", "1e23", "--gpu", "a100-80", "--emit", f"deepspeed={ds}")
+    assert code == 2 and "--force" in err
+
+
+def test_budget_cli_mission_example(cli):
+    code, out, err = cli("budget", "--flops", "1e23", "--gpu", "a100-80")
+    assert code == 0, err
+    assert "29.4B" in out and "GPU-hours" in out
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--flops", "lots"], "--flops"),
+    (["--flops", "1e23", "--gpu", "a100-81"], "Did you mean"),
+    (["--flops", "1e23", "--gpus", "8", "--days", "1"], "disagrees"),
+    (["--flops", "1e23", "--emit", "megatron=x.json"], "--emit"),
+])
+def test_budget_cli_errors(cli, args, match):
+    code, out, err = cli("budget", *args)
+    assert code == 2 and match in err and "Traceback" not in err
