@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from .common import loglog_fit, loglog_fit_batch, need, run_bootstrap_weights
-from .objective import kaplan_joint_model, make_fg, offset_power_model
+from .objective import kaplan_joint_fg, make_fg, offset_power_model
 from .optim import batched_lbfgs
 from .result import FitResult, percentile_ci
 
@@ -140,7 +140,7 @@ def fit_joint(table, *, bootstrap=1000, seed=0, loss="huber", delta=1e-3) -> Fit
     v0 = np.log([1e11, 1e12, 1e13, 1e14])
     a0 = np.array([0.05, 0.1, 0.2, 0.35])
     starts = np.array(list(itertools.product(u0, v0, a0, a0)))
-    fg = make_fg(kaplan_joint_model, (lnN, lnD), lnL, loss=loss, delta=delta)
+    fg = kaplan_joint_fg(lnN, lnD, lnL, loss=loss, delta=delta)
     res = batched_lbfgs(fg, starts)
     b = int(np.argmin(res.f))
     u, v, aN, aD = res.x[b]
@@ -154,7 +154,7 @@ def fit_joint(table, *, bootstrap=1000, seed=0, loss="huber", delta=1e-3) -> Fit
     if bootstrap:
         rng = np.random.default_rng(seed)
         W = run_bootstrap_weights(table.run, bootstrap, rng)
-        fgb = make_fg(kaplan_joint_model, (lnN, lnD), lnL, loss=loss, delta=delta, weights=W)
+        fgb = kaplan_joint_fg(lnN, lnD, lnL, loss=loss, delta=delta, weights=W)
         rb = batched_lbfgs(fgb, np.repeat(res.x[b][None], bootstrap, axis=0))
         ok = rb.converged
         samples = {"N_c": np.exp(rb.x[ok, 0]), "D_c": np.exp(rb.x[ok, 1]), "alpha_N": rb.x[ok, 2],
