@@ -641,10 +641,16 @@ def _suggestions(shape: ModelShape, c: MemoryConfig, gpu, est: MemoryEstimate) -
         cands.append(("QLoRA r=16 (all linear)", replace(c, method="qlora", lora_rank=16)))
     if c.method == "lora":
         cands.append((f"QLoRA r={c.lora_rank}", replace(c, method="qlora")))
-    for g in (2, 4, 8, 16, 32, 64):
+    for g in (2, 4, 8, 16, 32, 64, 128, 256):
         if g > c.gpus and g % (c.tp * c.pp) == 0:
-            cands.append((f"ZeRO-3 over {g} GPUs", replace(c, gpus=g, dp=g // (c.tp * c.pp), zero=3)))
-            break
+            cc = replace(c, gpus=g, dp=g // (c.tp * c.pp), zero=3)
+            try:
+                ok = estimate_memory(shape, cc, gpu, suggest=False).fits
+            except ScalePlanError:
+                continue
+            if ok or g == 256:
+                cands.append((f"ZeRO-3 over {g} GPUs", cc))
+                break
     for t in (2, 4, 8):
         if t > c.tp and shape.n_heads % t == 0 and (t * c.pp) <= max(c.gpus, 8):
             g = max(c.gpus, t * c.pp)

@@ -21,14 +21,14 @@ def _g(x, digits=4):
 
 def laws_table(laws) -> Table:
     t = Table(title="Scaling-law catalogue", title_justify="left")
-    t.caption = "scaleplan laws show NAME [--flops C | --params N --tokens D]"
-    for c in ("name", "form", "a (N∝C^a)", "b (D∝C^b)", "N counts", "source"):
-        t.add_column(c)
+    t.caption = "a, b: N_opt ∝ C^a, D_opt ∝ C^b.  scaleplan laws show NAME [--flops C | --params N --tokens D]"
+    for c in ("name", "form", "a", "b", "N counts", "source"):
+        t.add_column(c, no_wrap=c == "name")
     for law in laws:
         ex = law.exponents()
-        src = law.citation.get("paper", "").split(",")[0]
+        src = law.citation.get("paper", "").split(",")[0].split(" (")[0]
         t.add_row(law.name, law.form, _g(ex.get("a"), 3), _g(ex.get("b"), 3),
-                  law.conventions.get("N", "?").split(" ")[0], Text(src))
+                  law.conventions.get("N", "?").split(" ")[0].replace("non-embedding", "non-emb."), Text(src))
     return t
 
 
@@ -151,8 +151,8 @@ def memory_view(est) -> Group:
     c = est.config
     head = Text(f"{s.name}: {est.params_total:,} params (trainable {est.params_trainable:,}"
                 + (f", active {est.params_active:,}" if est.params_active != est.params_total else "") + ")")
-    t = Table(title=f"per-GPU memory at the peak ({est.peak_phase.replace('_', ' ')}, {est.rank} rank; "
-              f"{c.peak_kind} peak)", title_justify="left")
+    t = Table(title=f"per-GPU memory: {c.peak_kind} peak at {est.peak_phase.replace('_', ' ')} ({est.rank} rank)",
+              title_justify="left", min_width=64)
     t.add_column("component")
     t.add_column("GiB", justify="right")
     t.add_column("share", justify="right")

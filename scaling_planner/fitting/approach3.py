@@ -50,7 +50,7 @@ def derived_quantities(P: dict[str, np.ndarray], at_flops: float | None) -> dict
 
 
 def fit_approach3(table, *, loss="huber", delta=1e-3, asymmetry=10.0, bootstrap=1000, seed=0, at_flops=None,
-                  grid: np.ndarray | None = None, maxiter=500) -> FitResult:
+                  grid: np.ndarray | None = None, maxiter=200) -> FitResult:
     need(len(table) >= 6, f"approach3: needs at least 6 points (5 parameters), got {len(table)}")
     need(len(np.unique(table.N)) >= 2, "approach3: all runs have the same size N; need several model sizes")
     need(len(np.unique(np.round(np.log(table.D), 6))) >= 2, "approach3: all runs have the same token count D")
