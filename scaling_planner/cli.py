@@ -233,8 +233,9 @@ def budget_cmd(
                                                 "(Sardana et al.: train smaller and longer)."),
     unique_tokens: str | None = typer.Option(None, "--unique-tokens", help="Unique tokens available (Muennighoff "
                                              "et al.: repeated epochs)."),
-    emit: list[str] = typer.Option([], "--emit", help="KIND PATH: deepspeed config.json or fsdp accelerate.yaml "
-                                   "(repeatable: --emit deepspeed ds.json).", metavar="KIND=PATH"),
+    emit: tuple[str, str] | None = typer.Option(None, "--emit", metavar="KIND PATH",
+                                                help="Write a config for the chosen layout: --emit deepspeed ds.json "
+                                                     "or --emit fsdp accelerate_fsdp.yaml."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML or Markdown report."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing --emit/--report files."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
@@ -293,17 +294,13 @@ def budget_cmd(
             c.print(w)
 
 
-def _parse_emits(items: list[str]) -> list[tuple[str, Path]]:
-    out = []
-    for it in items:
-        kind, sep, path = it.partition("=")
-        if not sep:
-            kind, _, path = it.partition(":")
-        kind = kind.strip().lower()
-        if kind not in ("deepspeed", "fsdp") or not path:
-            raise ScalePlanError(f"--emit {it!r}: use --emit deepspeed=PATH or --emit fsdp=PATH")
-        out.append((kind, Path(path)))
-    return out
+def _parse_emits(emit: tuple[str, str] | None) -> list[tuple[str, Path]]:
+    if not emit:
+        return []
+    kind, path = emit[0].strip().lower(), emit[1]
+    if kind not in ("deepspeed", "fsdp") or not path:
+        raise ScalePlanError(f"--emit {emit[0]} {emit[1]}: use --emit deepspeed PATH or --emit fsdp PATH")
+    return [(kind, Path(path))]
 
 
 # ------------------------------------------------------------------------------------------------ memory

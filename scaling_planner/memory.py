@@ -665,13 +665,14 @@ def _suggestions(shape: ModelShape, c: MemoryConfig, gpu, est: MemoryEstimate) -
             e2 = estimate_memory(shape, cc, gpu, suggest=False)
         except ScalePlanError:
             continue
-        out.append({"change": label, "total_gib": round(e2.device / GIB, 2), "fits": bool(e2.fits)})
+        out.append({"change": label, "total_gib": round(e2.device / GIB, 2), "fits": bool(e2.fits),
+                    "breakdown_gib": {k: round(v / GIB, 3) for k, v in e2.breakdown.items()}})
     if c.micro_batch > 1:
         mb = max_micro_batch(shape, c, gpu, limit=c.micro_batch)
         if mb:
-            out.append({"change": f"max micro-batch that fits: {mb}", "total_gib": round(
-                estimate_memory(shape, replace(c, micro_batch=mb), gpu, suggest=False).device / GIB, 2),
-                "fits": True})
+            e2 = estimate_memory(shape, replace(c, micro_batch=mb), gpu, suggest=False)
+            out.append({"change": f"max micro-batch that fits: {mb}", "total_gib": round(e2.device / GIB, 2),
+                        "fits": True, "breakdown_gib": {k: round(v / GIB, 3) for k, v in e2.breakdown.items()}})
     fitting = [o for o in out if o["fits"]]
     return fitting[:6] if fitting else sorted(out, key=lambda o: o["total_gib"])[:3]
 

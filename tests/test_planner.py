@@ -134,7 +134,7 @@ def test_emitters():
 
 def test_budget_cli_json_contract(cli, tmp_path):
     ds = tmp_path / "ds.json"
-    code, out, err = cli("budget", "--flops", "1e23", "--gpu", "a100-80", "--json", "--emit", f"deepspeed={ds}")
+    code, out, err = cli("budget", "--flops", "1e23", "--gpu", "a100-80", "--json", "--emit", "deepspeed", ds)
     assert code == 0, err
     d = json.loads(out)
     for k in ("law", "flops", "params", "tokens", "tokens_per_param", "loss", "shape", "layout",
@@ -143,8 +143,30 @@ def test_budget_cli_json_contract(cli, tmp_path):
     assert set(d["shape"]) >= {"n_layers", "d_model", "n_heads", "n_kv_heads", "ffn", "vocab"}
     assert set(d["layout"]) >= {"gpus", "dp", "tp", "pp", "zero_stage", "micro_batch", "grad_accum", "recompute"}
     assert json.loads(ds.read_text())["train_micro_batch_size_per_gpu"] == d["layout"]["micro_batch"]
-    code, out, err = cli("budget", "--flops", "1e23", "--gpu", "a100-80", "--emit", f"deepspeed={ds}")
+    code, out, err = cli("budget", "--flops", "1e23", "--gpu", "a100-80", "--emit", "deepspeed", ds)
     assert code == 2 and "--force" in err
+    fsdp = tmp_path / "fsdp.yaml"
+    code, out, err = cli("budget", "--flops", "1e22", "--gpu", "a100-80", "--emit", "fsdp", fsdp)
+    assert code == 0 and "distributed_type: FSDP" in fsdp.read_text()
+
+
+def test_budget_with_a_fitted_law(cli, tmp_path):
+    from .conftest import EXAMPLES
+
+    law = tmp_path / "my_law.json"
+    code, out, err = cli("fit", EXAMPLES / "chinchilla_isoflops" / "isoflops.csv", "--method", "approach3",
+                         "--bootstrap", "50", "--save", law)
+    assert code == 0, err
+    code, out, err = cli("budget", "--flops", "1e23", "--gpu", "h100", "--law", law, "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    saved = json.loads(law.read_text())
+    from scaling_planner.laws import chinchilla_optimal
+
+    p = saved["params"]
+    N, _ = chinchilla_optimal(1e23, p["E"], p["A"], p["B"], p["alpha"], p["beta"])
+    assert d["params"] == pytest.approx(N) and d["law"] == "my_law"
+    assert d["interval"]["params"][0] < N < d["interval"]["params"][1]  # from the saved bootstrap samples
 
 
 def test_budget_cli_mission_example(cli):
@@ -157,7 +179,7 @@ def test_budget_cli_mission_example(cli):
     (["--flops", "lots"], "--flops"),
     (["--flops", "1e23", "--gpu", "a100-81"], "Did you mean"),
     (["--flops", "1e23", "--gpus", "8", "--days", "1"], "disagrees"),
-    (["--flops", "1e23", "--emit", "megatron=x.json"], "--emit"),
+    (["--flops", "1e23", "--emit", "megatron", "x.json"], "--emit"),
 ])
 def test_budget_cli_errors(cli, args, match):
     code, out, err = cli("budget", *args)

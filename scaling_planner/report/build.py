@@ -217,18 +217,11 @@ def memory_content(est, command: str = "") -> Report:
         rep.tables.append(Table("changes", ["change", "device GiB", "fits"],
                                 [[s["change"], s["total_gib"], s["fits"]] for s in est.suggestions]))
     labels = ["this config"] + [s["change"] for s in est.suggestions]
-    bds = [{k: v / GIB for k, v in est.breakdown.items()}]
-    from dataclasses import replace
-
-    from ..memory import estimate_memory
-
-    for s in est.suggestions:
-        bds.append({"overhead": s["total_gib"]})  # totals only for the what-ifs
+    bds = [{k: v / GIB for k, v in est.breakdown.items()}] + [s["breakdown_gib"] for s in est.suggestions]
     rep.figures.append(Figure(plots.plot_memory_bars(labels, bds, est.gpu_memory_gib, "per-GPU memory and what-ifs"),
-                              "Stacked per-GPU memory (GiB = 2^30 B) at the peak phase; what-if bars show the device "
-                              "total of each suggested change; dashed line: the GPU's usable memory.",
+                              "Stacked per-GPU device memory (GiB = 2^30 B) at the peak phase of this configuration "
+                              "and of each suggested change; dashed line: the GPU's usable memory.",
                               "memory breakdown bar chart", "memory"))
-    _ = replace, estimate_memory
     rep.assumptions = [(k, v) for k, v in d["assumptions"].items()]
     return rep
 
