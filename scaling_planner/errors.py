@@ -3,3 +3,12 @@
 
 class ScalePlanError(ValueError):
     """Bad input or an impossible request. The CLI prints ``str(err)`` on one line and exits 2."""
+
+
+def unknown_name(kind: str, name: str, known: list[str], candidates: list[str] | None = None) -> ScalePlanError:
+    """'unknown KIND NAME. Did you mean X? Known KINDs: ...' with the closest match among ``candidates``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, candidates or known, n=1, cutoff=0.3)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ScalePlanError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}")

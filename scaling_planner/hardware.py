@@ -11,13 +11,12 @@
 from __future__ import annotations
 
 import csv
-import difflib
 import json
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ScalePlanError
+from .errors import ScalePlanError, unknown_name
 
 DATA = Path(__file__).resolve().parent / "data" / "gpus.csv"
 
@@ -110,10 +109,7 @@ def get_gpu(name: str, prices: dict[str, float] | None = None) -> GPU:
                         return replace(g, price_usd_per_hour=float(prices[k]), price_source="user prices file")
             return g
     names = [g.key for g in _load()]
-    allnames = names + [a for g in _load() for a in g.aliases]
-    close = difflib.get_close_matches(key, allnames, n=1, cutoff=0.3)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ScalePlanError(f"unknown GPU {name!r}.{hint} Known GPUs: {', '.join(names)}")
+    raise unknown_name("GPU", name, names, names + [a for g in _load() for a in g.aliases])
 
 
 def load_prices(path: str | Path) -> dict[str, float]:

@@ -18,7 +18,6 @@ transfer across data sets (Kaplan Sec. 1.2).
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ScalePlanError
+from .errors import ScalePlanError, unknown_name
 from .units import PF_DAY
 
 SCHEMA = "scaleplan.law/1"
@@ -337,7 +336,4 @@ def load_law(name_or_path: str) -> ScalingLaw:
     path = catalogue_dir() / f"{name_or_path}.json"
     if path.exists():
         return read_law(path)
-    names = law_names()
-    close = difflib.get_close_matches(name_or_path, names, n=1, cutoff=0.3)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ScalePlanError(f"unknown law {name_or_path!r}.{hint} Known laws: {', '.join(names)}")
+    raise unknown_name("law", name_or_path, law_names())

@@ -438,32 +438,22 @@ def _training(shape: ModelShape, c: MemoryConfig, prof: Profile, gpu) -> MemoryE
             a_o = _optimizer_bytes(c, shape, a_w, shape.params_total)
     act_first, act_last, logits, one_layer = activation_terms(shape, c, prof, trainable, adapted)
 
+    def shard(W, G, O):
+        """ZeRO-1 shards the optimizer, ZeRO-2 also gradients, ZeRO-3 also weights, over the DP group."""
+        return (W / d if z >= 3 else W), (G / d if z >= 2 else G), (O / d if z >= 1 else O)
+
     def states(rp):
         n = sum(rp.values())
         if full:
-            W, G, O = w_b * n, g_b * n, opt_b * n
-            if z >= 1:
-                O /= d
-            if z >= 2:
-                G /= d
-            if z >= 3:
-                W /= d
+            W, G, O = shard(w_b * n, g_b * n, opt_b * n)
             trainable_n = n
         else:
             if c.method == "qlora":
                 base = NF4_DQ_BYTES * rp["split"] + 2 * (rp["rep"] + rp["emb"] + rp["head"] + rp["norm"])
             else:
                 base = w_b * n
-            if z >= 3:
-                base /= d
-            aw, ag, ao = a_w * lora_rank_params, a_g * lora_rank_params, a_o * lora_rank_params
-            if z >= 1:
-                ao /= d
-            if z >= 2:
-                ag /= d
-            if z >= 3:
-                aw /= d
-            W, G, O = base + aw, ag, ao
+            aw, ag, ao = shard(base + a_w * lora_rank_params, a_g * lora_rank_params, a_o * lora_rank_params)
+            W, G, O = aw, ag, ao
             trainable_n = lora_rank_params
         return W, G, O, n, trainable_n
 

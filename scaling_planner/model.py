@@ -11,13 +11,12 @@ Conventions:
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import ScalePlanError
+from .errors import ScalePlanError, unknown_name
 
 NORMS = ("rmsnorm", "layernorm")
 BIASES = ("none", "all", "qkv")
@@ -189,9 +188,7 @@ def get_preset(name: str) -> ModelShape:
     key = name.strip().lower()
     if key in PRESETS:
         return PRESETS[key]
-    close = difflib.get_close_matches(key, list(PRESETS), n=1, cutoff=0.3)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ScalePlanError(f"unknown model {name!r}.{hint} Known models: {', '.join(PRESETS)}")
+    raise unknown_name("model", name, list(PRESETS), None)
 
 
 def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: int = 1,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import loglog_fit, need
-from .result import FitResult, percentile_ci
+from .common import allocation_bootstrap, allocation_fit, need
+from .result import FitResult
 
 
 def curve_matrix(table, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,10 +59,9 @@ def fit_approach1(table, *, bootstrap=1000, seed=0, n_grid=250, at_flops=None) -
     Cg, Ng, Lg = envelope(M, Nrun, grid)
     need(len(np.unique(Ng)) >= 2, "approach1: one run is best at every compute value; the envelope has a single "
          "model size and no allocation exponent can be fitted")
-    Dg = Cg / (6 * Ng)
-    a, ca, r2a, _ = loglog_fit(Cg, Ng)
-    b, cb, r2b, _ = loglog_fit(Cg, Dg)
-    P = {"k_N": float(np.exp(ca)), "a": a, "k_D": float(np.exp(cb)), "b": b}
+    fitd = allocation_fit(Cg, Ng)
+    P = {k: fitd[k] for k in ("k_N", "a", "k_D", "b")}
+    a, b, r2a, r2b = fitd["a"], fitd["b"], fitd["r2_N"], fitd["r2_D"]
     af = at_flops if at_flops is not None else float(table.C.max())
     derived = {"a_plus_b": a + b, "r2_N": r2a, "r2_D": r2b, "at_flops": af, "N_opt": P["k_N"] * af**a,
                "D_opt": P["k_D"] * af**b}
@@ -76,24 +75,12 @@ def fit_approach1(table, *, bootstrap=1000, seed=0, n_grid=250, at_flops=None) -
     ci, samples = {}, None
     if bootstrap:
         rng = np.random.default_rng(seed)
-        ab, kb, bb, kdb = [], [], [], []
+        reps = []
         for _ in range(bootstrap):
-            rows = rng.integers(0, runs.size, runs.size)
-            c_, n_, _l = envelope(M, Nrun, grid, rows)
-            if len(np.unique(n_)) < 2:
-                continue
-            a_, c0, *_ = loglog_fit(c_, n_)
-            b_, d0, *_ = loglog_fit(c_, c_ / (6 * n_))
-            ab.append(a_)
-            kb.append(np.exp(c0))
-            bb.append(b_)
-            kdb.append(np.exp(d0))
-        samples = {"k_N": np.array(kb), "a": np.array(ab), "k_D": np.array(kdb), "b": np.array(bb)}
-        ci = {k: percentile_ci(v) for k, v in samples.items()}
-        Nb = samples["k_N"] * af ** samples["a"]
-        Db = samples["k_D"] * af ** samples["b"]
-        ci.update(N_opt=percentile_ci(Nb), D_opt=percentile_ci(Db), tokens_per_param=percentile_ci(Db / Nb))
-        info["bootstrap"] = {"replicates": int(bootstrap), "used": len(ab), "resampled": "runs", "seed": seed}
+            c_, n_, _l = envelope(M, Nrun, grid, rng.integers(0, runs.size, runs.size))
+            reps.append((c_, n_))
+        samples, ci, used = allocation_bootstrap(reps, af)
+        info["bootstrap"] = {"replicates": int(bootstrap), "used": used, "resampled": "runs", "seed": seed}
     return FitResult(method="approach1", params=P, n_points=int(Cg.size), objective=None, converged=True, ci95=ci,
                      derived=derived, warnings=tuple(warnings), info=info, samples=samples,
                      plot_data={"C_env": Cg, "N_env": Ng, "L_env": Lg, "C": table.C, "loss": table.loss,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ScalePlanError
-from .common import loglog_fit, need
-from .result import FitResult, percentile_ci
+from .common import allocation_bootstrap, allocation_fit, need
+from .result import FitResult
 
 
 def group_budgets(table, tol: float = 0.1) -> np.ndarray:
@@ -89,10 +89,9 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
                              f"or more ({reasons})")
     Cv = np.array([v["budget"] for v in vertices])
     Nv = np.array([v["N_opt"] for v in vertices])
-    Dv = np.array([v["D_opt"] for v in vertices])
-    a, ca, r2a, _ = loglog_fit(Cv, Nv)
-    b, cb, r2b, _ = loglog_fit(Cv, Dv)
-    P = {"k_N": float(np.exp(ca)), "a": a, "k_D": float(np.exp(cb)), "b": b}
+    fitd = allocation_fit(Cv, Nv)
+    P = {k: fitd[k] for k in ("k_N", "a", "k_D", "b")}
+    a, b, r2a, r2b = fitd["a"], fitd["b"], fitd["r2_N"], fitd["r2_D"]
     af = at_flops if at_flops is not None else float(Cv.max())
     derived = {"a_plus_b": a + b, "r2_N": r2a, "r2_D": r2b, "at_flops": af, "N_opt": P["k_N"] * af**a,
                "D_opt": P["k_D"] * af**b}
@@ -123,24 +122,9 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
             ok = (coef[:, 2] > 0) & (xv > x[m].min()) & (xv < x[m].max())
             Nb[ok, j] = np.exp(xv[ok])
         good = np.isfinite(Nb).sum(axis=1) >= 2
-        ab, kb, bb, kdb = [], [], [], []
-        for rrow in Nb[good]:
-            f = np.isfinite(rrow)
-            if len(np.unique(Cv[f])) < 2:
-                continue
-            a_, c_, *_ = loglog_fit(Cv[f], rrow[f])
-            b_, d_, *_ = loglog_fit(Cv[f], Cv[f] / (6 * rrow[f]))
-            ab.append(a_)
-            kb.append(np.exp(c_))
-            bb.append(b_)
-            kdb.append(np.exp(d_))
-        samples = {"k_N": np.array(kb), "a": np.array(ab), "k_D": np.array(kdb), "b": np.array(bb)}
-        ci = {k: percentile_ci(v) for k, v in samples.items()}
-        Nopt_b = samples["k_N"] * af ** samples["a"]
-        Dopt_b = samples["k_D"] * af ** samples["b"]
-        ci.update(N_opt=percentile_ci(Nopt_b), D_opt=percentile_ci(Dopt_b),
-                  tokens_per_param=percentile_ci(Dopt_b / Nopt_b))
-        info["bootstrap"] = {"replicates": R, "used": len(ab), "resampled": "runs within each budget", "seed": seed}
+        samples, ci, used = allocation_bootstrap(
+            ((Cv[np.isfinite(r)], r[np.isfinite(r)]) for r in Nb[good]), af)
+        info["bootstrap"] = {"replicates": R, "used": used, "resampled": "runs within each budget", "seed": seed}
     return FitResult(method="approach2", params=P, n_points=int(sum(v["n_points"] for v in vertices)),
                      objective=None, converged=True, ci95=ci, derived=derived, warnings=tuple(warnings), info=info,
                      samples=samples, plot_data={"N": table.N, "loss": table.loss, "budgets": budgets})

@@ -53,3 +53,24 @@ def loglog_fit_batch(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> tuple[np.nd
 def need(cond: bool, msg: str) -> None:
     if not cond:
         raise ScalePlanError(msg)
+
+
+def allocation_fit(C: np.ndarray, N: np.ndarray) -> dict[str, float]:
+    """N_opt = k_N·C^a and D_opt = k_D·C^b (D = C/(6N)) by least squares in log-log space."""
+    a, ca, r2a, _ = loglog_fit(C, N)
+    b, cb, r2b, _ = loglog_fit(C, C / (6 * N))
+    return {"k_N": float(np.exp(ca)), "a": a, "k_D": float(np.exp(cb)), "b": b, "r2_N": r2a, "r2_D": r2b}
+
+
+def allocation_bootstrap(replicates, at_flops: float):
+    """Samples and 95% intervals of k_N, a, k_D, b and of N_opt, D_opt, tokens/param at ``at_flops`` from an iterable
+    of (C, N) replicate arrays (replicates with fewer than two distinct C are skipped)."""
+    from .result import percentile_ci
+
+    rows = [allocation_fit(C, N) for C, N in replicates if len(np.unique(C)) >= 2]
+    samples = {k: np.array([r[k] for r in rows]) for k in ("k_N", "a", "k_D", "b")}
+    ci = {k: percentile_ci(v) for k, v in samples.items()}
+    Nb = samples["k_N"] * at_flops ** samples["a"]
+    Db = samples["k_D"] * at_flops ** samples["b"]
+    ci.update(N_opt=percentile_ci(Nb), D_opt=percentile_ci(Db), tokens_per_param=percentile_ci(Db / Nb))
+    return samples, ci, len(rows)

@@ -30,6 +30,25 @@ def rho_psi(r: np.ndarray, loss: str = "huber", delta: float = 1e-3, asymmetry: 
     return rho, psi
 
 
+def _blocked(one, weights, block: int):
+    """fg(theta, rows) that evaluates ``one(theta_block, weights_block)`` on row blocks, so the (rows x points)
+    temporaries stay small (over ~128 KB glibc mmaps each one and page-faults it on every call)."""
+
+    def fg(theta, rows):
+        W = None if weights is None else (weights if weights.ndim == 1 else weights[rows])
+        k = theta.shape[0]
+        if k <= block:
+            return one(theta, W)
+        f = np.empty(k)
+        g = np.empty_like(theta)
+        for i in range(0, k, block):
+            sl = slice(i, i + block)
+            f[sl], g[sl] = one(theta[sl], None if W is None else (W if W.ndim == 1 else W[sl]))
+        return f, g
+
+    return fg
+
+
 def make_fg(model, data, lnL, *, loss="huber", delta=1e-3, asymmetry=10.0, weights=None):
     """Objective and gradient for a log-space model.
 
@@ -54,19 +73,7 @@ def make_fg(model, data, lnL, *, loss="huber", delta=1e-3, asymmetry=10.0, weigh
         g[bad] = 0.0
         return f, g
 
-    def fg(theta, rows):
-        W = None if weights is None else (weights if weights.ndim == 1 else weights[rows])
-        k = theta.shape[0]
-        if k <= block:
-            return one(theta, W)
-        f = np.empty(k)
-        g = np.empty_like(theta)
-        for i in range(0, k, block):
-            sl = slice(i, i + block)
-            f[sl], g[sl] = one(theta[sl], None if W is None else (W if W.ndim == 1 else W[sl]))
-        return f, g
-
-    return fg
+    return _blocked(one, weights, block)
 
 
 def chinchilla_model(theta, data):
@@ -206,16 +213,4 @@ def kaplan_joint_fg(lnN, lnD, lnL, *, loss="huber", delta=1e-3, asymmetry=10.0, 
         g[bad] = 0.0
         return f, g
 
-    def fg(theta, rows):
-        W = None if weights is None else (weights if weights.ndim == 1 else weights[rows])
-        k = theta.shape[0]
-        if k <= block:
-            return one(theta, W)
-        f = np.empty(k)
-        g = np.empty_like(theta)
-        for i in range(0, k, block):
-            sl = slice(i, i + block)
-            f[sl], g[sl] = one(theta[sl], None if W is None else (W if W.ndim == 1 else W[sl]))
-        return f, g
-
-    return fg
+    return _blocked(one, weights, block)
