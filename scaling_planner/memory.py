@@ -465,8 +465,11 @@ def _training(shape: ModelShape, c: MemoryConfig, prof: Profile, gpu) -> MemoryE
         W, G, O, n, ntr = states(rp)
         cpu = 0.0
         if c.offload in ("optimizer", "params"):
-            cpu += O + 4 * ntr / d  # optimizer (with master) + fp32 gradient partition on the CPU
+            # ZeRO-Offload: optimizer states (with the fp32 master) and the gradient partition live on the CPU,
+            # where the gradients are kept in fp32
+            cpu += O + (0.0 if prof.fp32_grad_partition else 4 * ntr / d)
             O = 0.0
+            G = 0.0
         if c.offload == "params":
             cpu += W
             W = 0.0

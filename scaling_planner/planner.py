@@ -546,7 +546,11 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
     assumptions = {
         "mfu": m0, "mfu_source": mfu_why, "goodput": goodput, "gpus_source": gpu_why, "gpus_per_node": gpn,
         "peak_tflops_bf16": peak / 1e12, "time_formula": "days = C_6ND / (GPUs x peak x MFU x goodput) / 86400",
-        "batch": batch_note, "lr_source": "DeepSeek LLM eta_opt = 0.3118·C^-0.1250 (their data and batch)",
+        "batch": batch_note,
+        "batch_reference_tokens": {"deepseek_B_opt": b_tokens, "kaplan_B_crit_at_predicted_loss":
+                                   (2.1e8 / loss ** (1 / 0.21)) if loss else None,
+                                   "note": "Kaplan's B_crit uses WebText2 losses; shown for reference only"},
+        "lr_source": "DeepSeek LLM eta_opt = 0.3118·C^-0.1250 (their data and batch)",
         "memory_profile": f"{framework} (layouts costed per GPU with scaleplan memory)",
         "layout_rules": "TP <= GPUs per node and divides heads; PP divides layers; ZeRO-2/3 only without PP; "
                         "tp·pp·dp = GPUs; device peak <= 95% of usable memory",

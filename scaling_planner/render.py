@@ -77,9 +77,12 @@ def _ci(ci):
 def fit_view(rep) -> Group:
     """Rich tables for a FitReport: one per method, then skipped methods."""
     inp = rep.input
+    robust = any(f.method in ("approach3", "kaplan_ND") or "E" in f.params for f in rep.fits)
     head = Text(f"{inp['file']}: {inp.get('rows_used', inp['rows'])} rows, {inp['runs']} runs, N counts "
-                f"{inp['param_count']} params; loss {rep.options.get('loss')} on log loss"
-                + (f" (delta {rep.options.get('huber_delta'):g})" if rep.options.get('loss') != 'mse' else ""))
+                f"{inp['param_count']} params"
+                + (f"; objective {rep.options.get('loss')} on log loss"
+                   + (f" (delta {rep.options.get('huber_delta'):g}), summed" if rep.options.get('loss') != 'mse'
+                      else ", summed") if robust else "; least squares in log-log space"))
     parts = [head]
     for note in list(inp.get("derived", [])) + list(inp.get("warnings", [])):
         parts.append(Text(f"  note: {note}", style="yellow"))

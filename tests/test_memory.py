@@ -199,3 +199,15 @@ def test_memory_cli_config_and_list(cli, tmp_path):
     bad.write_text("{nope")
     code, out, err = cli("memory", "--config", bad)
     assert code == 2 and "not valid JSON" in err
+
+
+@pytest.mark.parametrize("offload,gib", [("none", 11.28), ("optimizer", 5.31)])
+def test_deepspeed_zero2_estimator(offload, gib):
+    # DeepSpeed estimate_zero2_model_states_mem_needs (stage_1_and_2.py), t5-3b (2,851M params) on 1 node x 8 GPUs:
+    # GPU = 2P + 18P/8 without offload (11.28 "GB", i.e. GiB, with the current code) and 2P with optimizer offload
+    # (5.31 GiB, docs memory.rst). Our deepspeed profile: bf16 weights + grads, fp32 master, Adam, fp32 grad partition.
+    est = estimate_memory(get_preset("llama-2-7b"), MemoryConfig(framework="deepspeed", gpus=8, zero=2,
+                                                                 offload=offload))
+    assert states_bytes_per_param(est) * 2851e6 / GIB == pytest.approx(gib, abs=0.01)
+    if offload != "none":
+        assert est.cpu_bytes > 0
