@@ -191,11 +191,19 @@ def data_constrained(law: ScalingLaw, C: float, unique_tokens: float) -> dict:
             "unconstrained_tokens": float(D0)}
 
 
-def law_interval(law: ScalingLaw, C: float) -> dict:
-    """95% range of N_opt, D_opt and loss over the law's bootstrap samples (empty when it has none)."""
+def law_interval(law: ScalingLaw, C: float, fixed: tuple[float, float] | None = None) -> dict:
+    """95% range over the law's bootstrap samples (empty when it has none): of N_opt, D_opt and the loss at C, or —
+    when N and D were fixed by the user or by an inference-aware / data-constrained allocation — of the loss at
+    those ``fixed`` (N, D) only."""
     laws = law.sample_laws()
     if not laws:
         return {}
+    q = lambda x: [float(v) for v in np.nanpercentile(x, [2.5, 97.5])]  # noqa: E731
+    if fixed is not None:
+        if not law.has_loss:
+            return {}
+        Ls = [float(lw.loss(*fixed)) for lw in laws]
+        return {"loss": q(Ls), "samples": len(Ls), "source": "law's bootstrap samples (loss at the chosen N, D)"}
     Ns, Ds, Ls = [], [], []
     for lw in laws:
         try:
@@ -208,7 +216,6 @@ def law_interval(law: ScalingLaw, C: float) -> dict:
             Ls.append(lw.loss(n, d) if lw.has_loss else np.nan)
     if len(Ns) < 10:
         return {}
-    q = lambda x: [float(v) for v in np.nanpercentile(x, [2.5, 97.5])]  # noqa: E731
     out = {"params": q(Ns), "tokens": q(Ds), "tokens_per_param": q(np.array(Ds) / np.array(Ns)),
            "samples": len(Ns), "source": "law's bootstrap samples"}
     if law.has_loss:
@@ -469,7 +476,12 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         else:
             extras["data_constrained"] = {"epochs": D / unique_tokens, "note": "enough unique data"}
     loss = float(lw.loss(N, D)) if lw.has_loss else None
-    interval = law_interval(lw, C) if lw.samples else {}
+    at_optimum = (params is None and tokens is None and inference_tokens is None
+                  and "data_constrained" not in extras or extras.get("data_constrained", {}).get("note"))
+    interval = law_interval(lw, C, None if at_optimum else (N, D)) if lw.samples else {}
+    if "epochs" in extras.get("data_constrained", {}) and "note" not in extras["data_constrained"]:
+        loss = extras["data_constrained"]["loss"]  # repeated data is discounted (Muennighoff et al.)
+        interval = {}
     if not compare:
         compare = tuple(n for n in ("epoch2024", "chinchilla-approach1", "deepseek2024") if n != lw.name)[:2]
     comparison = compare_laws(compare, C)
@@ -508,6 +520,9 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         G, gpu_why = gpus_for_days(DEFAULT_DAYS), f"default: whole nodes that finish in about {DEFAULT_DAYS:g} days"
     if max_gpus is not None:
         G = min(G, max_gpus)
+    if G > 1_000_000:
+        raise ScalePlanError(f"{C:.3g} FLOPs would need about {G:,} x {g.name} for {DEFAULT_DAYS:g} days; give "
+                             "--gpus or --deadline-days, or a smaller budget")
     layouts = []
     tried = 0
     G0 = G

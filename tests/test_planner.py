@@ -5,6 +5,7 @@ import json
 import pytest
 
 from scaling_planner.errors import ScalePlanError
+from scaling_planner.laws import load_law
 from scaling_planner.planner import deepspeed_config, fsdp_accelerate_config, plan_budget
 
 from .test_laws import TABLE3
@@ -105,6 +106,15 @@ def test_data_constrained_reports_epochs():
     p = plan_budget(flops=1e23, gpu="h100", unique_tokens=1e11)
     dc = p.extras["data_constrained"]
     assert dc["epochs"] > 1 and p.tokens == pytest.approx(1e23 / (6 * p.params))
+    # repeated epochs cost loss relative to fresh data (R_D* = 15.4)
+    assert p.loss > float(load_law("epoch2024").loss(p.params, p.tokens))
+
+
+def test_fixed_allocation_interval_is_of_the_loss_only():
+    p = plan_budget(params=7e9, tokens=2e12, gpu="h100", gpus=64)
+    assert set(p.interval) >= {"loss"} and "params" not in p.interval
+    lo, hi = p.interval["loss"]
+    assert lo < p.loss < hi
 
 
 @pytest.mark.parametrize("kw,match", [
