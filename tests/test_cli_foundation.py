@@ -70,3 +70,11 @@ def test_installed_catalogue_works_outside_the_checkout(tmp_path):
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["params"] == pytest.approx(29.4e9, rel=0.01)
+
+
+def test_public_api_exports_resolve():
+    import scaling_planner as sp
+
+    for name in sp.__all__:
+        assert getattr(sp, name) is not None, name
+    assert sp.load_law("epoch2024").optimal(1e23)[0] == pytest.approx(29.4e9, rel=0.01)
