@@ -37,7 +37,6 @@ FORMS = {
     "allocation": ("a", "b"),
     "data_constrained": ("E", "A", "B", "alpha", "beta", "R_D_star", "R_N_star"),
 }
-C_UNITS = {"FLOPs": 1.0, "PF-days": PF_DAY}
 _KNOWN_FIELDS = {"schema", "name", "title", "form", "params", "variable", "C_unit", "allocation", "components",
                  "conventions", "citation", "notes", "ci95", "fit", "samples"}
 

@@ -26,8 +26,7 @@ Units: bytes internally; reported in GiB (2**30). ``peak_kind``: ``allocated`` (
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 from .errors import ScalePlanError
 from .model import LINEARS, ModelShape
@@ -670,15 +669,5 @@ def _suggestions(shape: ModelShape, c: MemoryConfig, gpu, est: MemoryEstimate) -
     return fitting[:6] if fitting else sorted(out, key=lambda o: o["total_gib"])[:3]
 
 
-def config_dict(c: MemoryConfig) -> dict:
-    d = asdict(c)
-    d["lora_targets"] = list(c.lora_targets)
-    return d
-
-
-def gib(x: float) -> float:
-    return x / GIB
-
-
 __all__ = ["MemoryConfig", "MemoryEstimate", "estimate_memory", "PROFILES", "kv_cache_bytes",
-           "lora_params_per_layer", "max_micro_batch", "parse_zero", "parse_targets", "math"]
+           "lora_params_per_layer", "max_micro_batch", "parse_zero", "parse_targets"]

@@ -320,11 +320,6 @@ def from_hf_config(path: str | Path) -> ModelShape:
     raise AssertionError(mt)
 
 
-def with_overrides(shape: ModelShape, **kw) -> ModelShape:
-    kw = {k: v for k, v in kw.items() if v is not None}
-    return replace(shape, **kw) if kw else shape
-
-
 def resolve_shape(model: str | None = None, config: str | None = None, params: float | None = None,
                   vocab: int | None = None, **explicit) -> ModelShape:
     """One shape from the CLI's ways of naming a model: a preset, a config.json, a parameter count, or explicit

@@ -144,3 +144,9 @@ def test_chinchilla_roundtrip_and_optimality(E, A, B, alpha, beta, C):
     # the closed form is a minimum of loss along C = 6ND
     for f in (0.9, 1.1):
         assert law.loss(N * f, C / (6 * N * f)) >= law.loss(N, D) - 1e-12 * law.loss(N, D)
+
+
+def test_kaplan_loss_of_compute_in_pf_days():
+    # Kaplan et al. 2020 Eq. 1.3 / Table 5: L(C_min) = (3.1e8 / C_min)^0.050 with C_min in PF-days (8.64e19 FLOPs)
+    lc = load_law("kaplan2020").component("L_Cmin")
+    assert lc.loss_at_compute(8.64e19 * 1e3) == pytest.approx((3.1e8 / 1e3) ** 0.050)
