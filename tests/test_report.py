@@ -105,3 +105,18 @@ def test_cli_reports(cli, tmp_path):
     assert code == 2 and ".html or .md" in err
     code, out, err = cli("memory", "--model", "llama-3-8b", "--report", mem)
     assert code == 2 and "--force" in err
+
+
+def test_frontier_and_time_cost_figures(synthetic_report):
+    from scaling_planner.laws import load_law
+    from scaling_planner.report import plots
+
+    laws = [load_law(n) for n in ("kaplan2020", "chinchilla-approach1", "epoch2024")]
+    fig = plots.plot_frontier([synthetic_report.get("approach3"), synthetic_report.get("approach2")], laws,
+                              target_flops=1e23)
+    labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
+    assert sum("your fit" in lb for lb in labels) == 2 and any("epoch2024" in lb for lb in labels)
+    assert any("target" in lb for lb in labels)
+    assert fig.axes[0].get_yscale() == "log" and "N_opt" in fig.axes[0].get_ylabel()
+    fig = plots.plot_time_cost([64, 128, 256], [40.0, 20.5, 10.6], [1e5, 1.02e5, 1.05e5], chosen=128)
+    assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() == "number of GPUs"
