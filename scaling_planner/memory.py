@@ -221,8 +221,6 @@ def validate(shape: ModelShape, c: MemoryConfig) -> None:
         raise ScalePlanError("--dropout and --lora-dropout must be in [0, 1)")
     if c.fragmentation < 0 or c.cuda_context_gib < 0:
         raise ScalePlanError("--fragmentation and --cuda-context-gib must be >= 0")
-    if c.method == "qlora" and c.zero == 3:
-        pass  # allowed (FSDP + QLoRA), noted in assumptions
 
 
 # ----------------------------------------------------------------------------------------------- counts

@@ -264,10 +264,9 @@ def plot_frontier(fits, laws, target_flops=None, c_range=None) -> Figure:
         lo, hi = min(lo, target_flops / 10), max(hi, target_flops * 10)
     x = np.geomspace(lo, hi, 200)
     for law in laws:
-        try:
-            n, d = law.optimal(x)
-        except Exception:  # noqa: BLE001 - a law without allocation is skipped
+        if not law.has_optimal:
             continue
+        n, d = law.optimal(x)
         col = LAW_COLORS.get(law.name, "#7f8c8d")
         axn.plot(x, n, color=col, lw=1.2, ls="--", label=f"{law.name} (N: {law.conventions.get('N', '?').split()[0]})")
         axd.plot(x, d, color=col, lw=1.2, ls="--", label=law.name)
