@@ -12,3 +12,17 @@ def unknown_name(kind: str, name: str, known: list[str], candidates: list[str] |
     close = difflib.get_close_matches(name, candidates or known, n=1, cutoff=0.3)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ScalePlanError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}")
+
+
+def read_json(path, what: str):
+    """Parse a JSON file, turning a missing file or broken JSON into a one-line ScalePlanError naming it."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScalePlanError(f"{p}: no such {what}") from None
+    except json.JSONDecodeError as e:
+        raise ScalePlanError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None

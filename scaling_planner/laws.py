@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ScalePlanError, unknown_name
+from .errors import ScalePlanError, read_json, unknown_name
 from .units import PF_DAY
 
 SCHEMA = "scaleplan.law/1"
@@ -318,14 +318,7 @@ def law_names() -> list[str]:
 
 
 def read_law(path: str | Path) -> ScalingLaw:
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScalePlanError(f"{p}: no such law file") from None
-    except json.JSONDecodeError as e:
-        raise ScalePlanError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
-    return ScalingLaw.from_dict(data, source=str(p))
+    return ScalingLaw.from_dict(read_json(path, "law file"), source=str(path))
 
 
 def load_law(name_or_path: str) -> ScalingLaw:

@@ -11,12 +11,11 @@ Conventions:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import ScalePlanError, unknown_name
+from .errors import ScalePlanError, read_json, unknown_name
 
 NORMS = ("rmsnorm", "layernorm")
 BIASES = ("none", "all", "qkv")
@@ -233,12 +232,7 @@ SUPPORTED_CONFIGS = ("llama", "mistral", "mixtral", "qwen2", "gemma", "gpt2", "g
 def from_hf_config(path: str | Path) -> ModelShape:
     """Read a Hugging Face ``config.json`` using each family's own field names and defaults."""
     p = Path(path)
-    try:
-        c = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScalePlanError(f"{p}: no such config file") from None
-    except json.JSONDecodeError as e:
-        raise ScalePlanError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    c = read_json(p, "config file")
     if not isinstance(c, dict):
         raise ScalePlanError(f"{p}: a config.json must hold one JSON object")
     mt = c.get("model_type")
