@@ -11,6 +11,7 @@ last checkpoint; kaplan_C uses every checkpoint (the compute frontier); approach
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -25,23 +26,25 @@ __all__ = ["METHODS", "FitReport", "FitResult", "fit", "fit_method"]
 
 def fit_method(method: str, table, *, bootstrap: int = 1000, seed: int = 0, offset: bool = False,
                loss: str = "huber", delta: float = 1e-3, asymmetry: float = 10.0, at_flops: float | None = None,
-               budget_tol: float = 0.1) -> FitResult:
-    """Fit one method to ``table`` (already restricted to the points the method should see)."""
+               budget_tol: float = 0.1, progress: Callable[[str, int, int], None] | None = None) -> FitResult:
+    """Fit one method to ``table`` (already restricted to the points the method should see).
+
+    ``progress(method, done, total)`` is called as bootstrap replicates finish (at most ~50 times per method)."""
     from . import approach1, approach2, approach3, kaplan
 
     if method in ("kaplan_N", "kaplan_D", "kaplan_C"):
         return kaplan.fit_single(table, method[-1], offset=offset, bootstrap=bootstrap, seed=seed, loss=loss,
-                                 delta=delta)
+                                 delta=delta, progress=progress)
     if method == "kaplan_ND":
-        return kaplan.fit_joint(table, bootstrap=bootstrap, seed=seed, loss=loss, delta=delta)
+        return kaplan.fit_joint(table, bootstrap=bootstrap, seed=seed, loss=loss, delta=delta, progress=progress)
     if method == "approach1":
-        return approach1.fit_approach1(table, bootstrap=bootstrap, seed=seed, at_flops=at_flops)
+        return approach1.fit_approach1(table, bootstrap=bootstrap, seed=seed, at_flops=at_flops, progress=progress)
     if method == "approach2":
         return approach2.fit_approach2(table, bootstrap=bootstrap, seed=seed, budget_tol=budget_tol,
-                                       at_flops=at_flops)
+                                       at_flops=at_flops, progress=progress)
     if method == "approach3":
         return approach3.fit_approach3(table, loss=loss, delta=delta, asymmetry=asymmetry, bootstrap=bootstrap,
-                                       seed=seed, at_flops=at_flops)
+                                       seed=seed, at_flops=at_flops, progress=progress)
     raise ScalePlanError(f"unknown method {method!r}; methods are {', '.join(METHODS)}")
 
 
@@ -91,23 +94,67 @@ def holdout_check(method: str, table, k: int, **kw) -> dict:
             "params": res.params}
 
 
+def _progress_callback(progress):
+    """``progress`` as a (method, done, total) callable. An old-style one-argument callable is called once per method
+    with the method name (when its bootstrap starts, or when it starts if there is no bootstrap)."""
+    if progress is None:
+        return None
+    try:
+        inspect.signature(progress).bind("m", 0, 0)
+        return progress
+    except TypeError:
+        return lambda m, done, total: progress(m) if done == 0 else None
+    except ValueError:  # no signature available (some builtins): assume the new form
+        return progress
+
+
+def _check_int(value, flag: str, lo: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ScalePlanError(f"{flag} must be a whole number >= {lo}, got {value!r}")
+    if value < lo:
+        raise ScalePlanError(f"{flag} must be >= {lo}, got {value}")
+    return int(value)
+
+
+def _check_options(*, bootstrap, seed, delta, asymmetry, at_flops, holdout, drop_top_loss, budget_tol):
+    _check_int(bootstrap, "--bootstrap")
+    _check_int(seed, "--seed")
+    _check_int(holdout, "--holdout")
+    _check_int(drop_top_loss, "--drop-top-loss")
+
+    def real(v):
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
+
+    if not (real(delta) and delta > 0):
+        raise ScalePlanError(f"--huber-delta must be a positive number, got {delta!r}")
+    if not (real(asymmetry) and asymmetry > 0):
+        raise ScalePlanError(f"--asymmetry must be a positive number (the weight of over-predictions), got "
+                             f"{asymmetry!r}")
+    if not (real(budget_tol) and 0 < budget_tol < 1):
+        raise ScalePlanError(f"--budget-tol must be a fraction between 0 and 1 (e.g. 0.1 for 10%), got {budget_tol!r}")
+    if at_flops is not None and not (real(at_flops) and at_flops > 0):
+        raise ScalePlanError(f"--at-flops must be a positive number of FLOPs, got {at_flops!r}")
+
+
 def fit(table, methods: Sequence[str] | None = None, *, bootstrap: int = 1000, seed: int = 0, offset: bool = False,
         loss: str = "huber", delta: float = 1e-3, asymmetry: float = 10.0, at_flops: float | None = None,
         holdout: int = 0, drop_top_loss: int = 0, budget_tol: float = 0.1,
-        progress: Callable[[str], None] | None = None) -> FitReport:
+        progress: Callable[[str, int, int], None] | Callable[[str], None] | None = None) -> FitReport:
     """Fit the requested methods (default: every method the data supports). Returns a :class:`FitReport`.
 
-    ``drop_top_loss`` removes the K highest-loss points first (Besiroglu et al. dropped 5 of Chinchilla's 245).
-    ``holdout`` refits each method without the K largest-compute runs and reports the extrapolation error.
+    Every method reports N_opt, D_opt and loss at one budget, ``at_flops`` (default: the largest compute in the data;
+    ``FitReport.at_flops``). ``drop_top_loss`` removes the K highest-loss points first (Besiroglu et al. dropped 5 of
+    Chinchilla's 245). ``holdout`` refits each method without the K largest-compute runs and reports the
+    extrapolation error. ``progress(method, done, total)`` is called as bootstrap replicates finish (at most ~50
+    times per method; a one-argument callable gets the method name as each method starts).
     """
     from .objective import LOSSES
 
     if loss not in LOSSES:
         raise ScalePlanError(f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    if not (delta > 0 and np.isfinite(delta)):
-        raise ScalePlanError("--huber-delta must be a positive number")
-    if bootstrap < 0:
-        raise ScalePlanError("--bootstrap must be >= 0")
+    _check_options(bootstrap=bootstrap, seed=seed, delta=delta, asymmetry=asymmetry, at_flops=at_flops,
+                   holdout=holdout, drop_top_loss=drop_top_loss, budget_tol=budget_tol)
+    progress = _progress_callback(progress)
     input_info = table.describe()
     if drop_top_loss:
         if drop_top_loss >= len(table) - 5:
@@ -117,12 +164,19 @@ def fit(table, methods: Sequence[str] | None = None, *, bootstrap: int = 1000, s
         input_info["dropped_top_loss"] = int(drop_top_loss)
         input_info["rows_used"] = len(table)
         input_info["runs"] = table.n_runs
+    from .common import flat_loss_message
+
+    if (flat := flat_loss_message(table.loss)) is not None:
+        raise ScalePlanError(flat)
     explicit = methods is not None
     todo = list(METHODS) if methods is None else list(methods)
     for m in todo:
         if m not in METHODS:
             raise ScalePlanError(f"unknown method {m!r}; methods are {', '.join(METHODS)}")
-    kw = dict(seed=seed, offset=offset, loss=loss, delta=delta, asymmetry=asymmetry, at_flops=at_flops,
+    # one budget for every method, so that their N_opt / D_opt / loss are comparable
+    af = float(at_flops) if at_flops is not None else float(np.max(table.C))
+    af_source = "--at-flops" if at_flops is not None else "largest compute in the data"
+    kw = dict(seed=seed, offset=offset, loss=loss, delta=delta, asymmetry=asymmetry, at_flops=af,
               budget_tol=budget_tol)
     fits, skipped = [], {}
     for m in todo:
@@ -130,10 +184,10 @@ def fit(table, methods: Sequence[str] | None = None, *, bootstrap: int = 1000, s
             skipped[m] = "needs per-step learning curves (several checkpoints per run)"
             continue
         if progress:
-            progress(m)
+            progress(m, 0, bootstrap)
         pts = _points_for(m, table)
         try:
-            res = fit_method(m, pts, bootstrap=bootstrap, **kw)
+            res = fit_method(m, pts, bootstrap=bootstrap, progress=progress, **kw)
         except ScalePlanError as e:
             if explicit:
                 raise
@@ -149,4 +203,5 @@ def fit(table, methods: Sequence[str] | None = None, *, bootstrap: int = 1000, s
     options = {"methods": todo, "bootstrap": bootstrap, "seed": seed, "offset": offset, "loss": loss,
                "huber_delta": delta, "asymmetry": asymmetry if loss == "asymmetric" else None, "at_flops": at_flops,
                "holdout": holdout, "drop_top_loss": drop_top_loss, "budget_tol": budget_tol}
-    return FitReport(input=input_info, fits=tuple(fits), skipped=skipped, options=options, table=table)
+    return FitReport(input=input_info, fits=tuple(fits), skipped=skipped, options=options, table=table,
+                     at_flops=af, at_flops_source=af_source)

@@ -1,7 +1,10 @@
 """Chinchilla Approach 2: IsoFLOP profiles (Hoffmann et al. 2022, Sec. 3.2).
 
-Per compute budget, a parabola of loss vs ln N; its vertex is N*(C) and D* = C/(6·N*). A vertex outside the sampled
-range of N is not used and is reported (extrapolated vertices are unreliable; fitting.md §3.3). Then power laws of the
+Per compute budget, a parabola of loss vs ln N; its vertex is N*(C) and D* = C/(6·N*). A budget gives no vertex,
+and is reported with the reason, when the loss is flat across its sizes, when the parabola is not convex, when its
+curvature is not distinguishable from noise (one-sided 95% t-test of the quadratic coefficient against its least-squares
+standard error; 3-point budgets use the residual variance pooled over the other budgets), or when the vertex lies
+outside the sampled range of N (extrapolated vertices are unreliable; docs/fitting.md §3.3). Then power laws of the
 vertices: N* = k_N·C^a and D* = k_D·C^b (least squares in log-log space). Budgets come from a ``budget`` column, or
 by grouping compute values within a relative tolerance. The bootstrap resamples runs within each budget.
 """
@@ -11,7 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ScalePlanError
-from .common import allocation_bootstrap, allocation_fit, need
+from .common import (
+    FLAT_REL,
+    ReplicateProgress,
+    allocation_bootstrap,
+    allocation_fit,
+    allocation_problems,
+    need,
+    require_loss_varies,
+)
 from .result import FitResult
 
 
@@ -54,7 +65,22 @@ def _parabolas(x, y, groups, W=None):
     return out
 
 
-def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=None) -> FitResult:
+def _curvature_test(xs, ys):
+    """(c0, c1, c2, rss, df, inv22) of the least-squares parabola; inv22 = [(VᵀV)^-1]_22 (se(c2)² = s²·inv22)."""
+    V = np.stack([np.ones_like(xs), xs, xs**2], axis=1)
+    coef, *_ = np.linalg.lstsq(V, ys, rcond=None)
+    r = ys - V @ coef
+    try:
+        inv22 = float(np.linalg.inv(V.T @ V)[2, 2])
+    except np.linalg.LinAlgError:
+        inv22 = float("nan")
+    return (*(float(c) for c in coef), float(r @ r), int(len(xs) - 3), inv22)
+
+
+def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=None, progress=None) -> FitResult:
+    from scipy.stats import t as student_t
+
+    require_loss_varies(table.loss, "approach2")
     budgets = group_budgets(table, budget_tol)
     x = np.log(table.N)
     y = table.loss
@@ -63,28 +89,68 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
          f"compute clusters within {budget_tol:.0%}); found {len(uniq)}")
     vertices, skipped = [], []
     usable = []
+    fits = {}
     for C in uniq:
         m = budgets == C
         n_sizes = len(np.unique(table.N[m]))
         if n_sizes < 3:
-            skipped.append({"budget": float(C), "reason": f"only {n_sizes} model size(s); a parabola needs 3"})
+            skipped.append({"budget": float(C), "kind": "too few sizes",
+                            "reason": f"only {n_sizes} model size(s); a parabola needs 3"})
             continue
-        c0, c1, c2 = _parabolas(x[m], y[m], np.zeros(m.sum()))[0.0][0]
+        fits[C] = _curvature_test(x[m], y[m])
+    # residual variance pooled over the budgets that have residual degrees of freedom (for 3-point budgets)
+    dfs = sum(f[4] for f in fits.values() if f[4] > 0)
+    s2_pooled = sum(f[3] for f in fits.values() if f[4] > 0) / dfs if dfs else float("nan")
+    n_untested = 0
+    for C, (c0, c1, c2, rss, df, inv22) in fits.items():
+        m = budgets == C
+        ys = y[m]
+        if np.ptp(np.log(ys)) <= FLAT_REL:
+            skipped.append({"budget": float(C), "kind": "flat loss", "reason": f"no minimum: the loss is flat across its sizes (every loss "
+                            f"is {float(np.mean(ys)):.6g})"})
+            continue
         if c2 <= 0:
-            skipped.append({"budget": float(C), "reason": "no minimum: the parabola opens downward"})
+            skipped.append({"budget": float(C), "kind": "opens downward",
+                            "reason": "no minimum: the parabola opens downward"})
             continue
+        s2, dft = (rss / df, df) if df > 0 else (s2_pooled, dfs)
+        if dft > 0 and np.isfinite(s2) and np.isfinite(inv22):
+            se = float(np.sqrt(max(s2, 0.0) * inv22))
+            tcrit = float(student_t.ppf(0.95, dft))
+            tval = c2 / se if se > 0 else float("inf")
+            if tval <= tcrit:
+                skipped.append({"budget": float(C), "kind": "curvature within the noise",
+                                "reason": f"no clear minimum: the parabola's curvature {c2:.3g} "
+                                f"is {tval:.2f} standard errors above zero, within the noise (needs more than "
+                                f"{tcrit:.2f})", "curvature_t": tval})
+                continue
+        else:
+            tval = None
+            n_untested += 1
         xv = -c1 / (2 * c2)
         if not (x[m].min() < xv < x[m].max()):
-            skipped.append({"budget": float(C), "reason": f"vertex N*={np.exp(xv):.3g} lies outside the sampled "
+            skipped.append({"budget": float(C), "kind": "vertex outside the sampled sizes",
+                            "reason": f"vertex N*={np.exp(xv):.3g} lies outside the sampled "
                             f"range {table.N[m].min():.3g}–{table.N[m].max():.3g}"})
             continue
         Nv = float(np.exp(xv))
         vertices.append({"budget": float(C), "N_opt": Nv, "D_opt": float(C / (6 * Nv)),
                          "loss_opt": float(c0 - c1**2 / (4 * c2)), "n_points": int(m.sum()),
-                         "curvature": float(c2)})
+                         "curvature": float(c2), "curvature_t": tval})
         usable.append(C)
+    order = np.argsort([v["budget"] for v in vertices])
+    vertices = [vertices[i] for i in order]
+    usable = [usable[i] for i in order]
+    skipped.sort(key=lambda s_: s_["budget"])
     if len(vertices) < 2:
-        reasons = "; ".join(f"{s['budget']:.3g}: {s['reason']}" for s in skipped)
+        if len(skipped) <= 5:
+            reasons = "; ".join(f"{s['budget']:.3g}: {s['reason']}" for s in skipped)
+        else:  # one line per kind of failure, with one example
+            kinds: dict[str, list] = {}
+            for s_ in skipped:
+                kinds.setdefault(s_["kind"], []).append(s_)
+            reasons = f"{len(skipped)} budgets: " + "; ".join(
+                f"{len(v)} {k} (e.g. {v[0]['budget']:.3g}: {v[0]['reason']})" for k, v in kinds.items())
         raise ScalePlanError(f"approach2: only {len(vertices)} budget(s) have an interior IsoFLOP minimum; need 2 "
                              f"or more ({reasons})")
     Cv = np.array([v["budget"] for v in vertices])
@@ -92,23 +158,34 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
     fitd = allocation_fit(Cv, Nv)
     P = {k: fitd[k] for k in ("k_N", "a", "k_D", "b")}
     a, b, r2a, r2b = fitd["a"], fitd["b"], fitd["r2_N"], fitd["r2_D"]
-    af = at_flops if at_flops is not None else float(Cv.max())
+    af = at_flops if at_flops is not None else float(table.C.max())
     derived = {"a_plus_b": a + b, "r2_N": r2a, "r2_D": r2b, "at_flops": af, "N_opt": P["k_N"] * af**a,
                "D_opt": P["k_D"] * af**b}
     derived["tokens_per_param"] = derived["D_opt"] / derived["N_opt"]
     if len(skipped) <= 3:
         warnings = [f"budget {s['budget']:.3g} FLOPs not used: {s['reason']}" for s in skipped]
     else:
-        warnings = [f"{len(skipped)} of {len(uniq)} budgets not used (too few sizes or no interior minimum; see "
-                    "info.skipped_budgets)"]
+        kinds = {}
+        for s_ in skipped:
+            kinds[s_["kind"]] = kinds.get(s_["kind"], 0) + 1
+        warnings = [f"{len(skipped)} of {len(uniq)} budgets not used (" + ", ".join(f"{v} {k}" for k, v in
+                    kinds.items()) + "; see info.skipped_budgets)"]
     if len(vertices) == 2:
         warnings.append("only 2 budgets with interior minima: the exponents are exactly determined, not fitted")
+    if n_untested:
+        warnings.append(f"{n_untested} IsoFLOP parabola(s) could not be tested against noise (3 points and no other "
+                        "budget with spare points to estimate the noise): their vertices are used untested")
+    problems = allocation_problems(P, derived)
+    if len(set(np.round(np.log(Nv), 9))) < 2:
+        problems.append(f"every IsoFLOP vertex is at the same model size ({Nv[0]:.3g}): the size does not move "
+                        "with compute, so no allocation exponent can be measured")
     ci, samples = {}, None
     info = {"vertices": vertices, "skipped_budgets": skipped, "budget_source": "budget column"
             if table.budget is not None else f"compute grouped within {budget_tol:.0%}"}
     if bootstrap:
         rng = np.random.default_rng(seed)
         R = bootstrap
+        tick = ReplicateProgress(progress, "approach2", R)
         Nb = np.full((R, len(usable)), np.nan)
         for j, C in enumerate(usable):
             m = np.flatnonzero(budgets == C)
@@ -121,10 +198,12 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
                 xv = -coef[:, 1] / (2 * coef[:, 2])
             ok = (coef[:, 2] > 0) & (xv > x[m].min()) & (xv < x[m].max())
             Nb[ok, j] = np.exp(xv[ok])
+            tick(R * (j + 1) // len(usable))  # the replicates are solved budget by budget
         good = np.isfinite(Nb).sum(axis=1) >= 2
         samples, ci, used = allocation_bootstrap(
             ((Cv[np.isfinite(r)], r[np.isfinite(r)]) for r in Nb[good]), af)
         info["bootstrap"] = {"replicates": R, "used": used, "resampled": "runs within each budget", "seed": seed}
     return FitResult(method="approach2", params=P, n_points=int(sum(v["n_points"] for v in vertices)),
-                     objective=None, converged=True, ci95=ci, derived=derived, warnings=tuple(warnings), info=info,
+                     objective=None, converged=not problems, ci95=ci, derived=derived,
+                     warnings=tuple(problems + warnings), info=info,
                      samples=samples, plot_data={"N": table.N, "loss": table.loss, "budgets": budgets})

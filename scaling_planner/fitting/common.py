@@ -9,7 +9,7 @@ from ..errors import ScalePlanError
 
 def run_bootstrap_weights(run_ids: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_boot, n_points) weights: each replicate resamples RUNS with replacement; a point's weight is how many times
-    its run was drawn (checkpoints of one run are correlated and move together; fitting.md §3.2)."""
+    its run was drawn (checkpoints of one run are correlated and move together; docs/fitting.md §3.2)."""
     uniq, inv = np.unique(run_ids, return_inverse=True)
     draws = rng.integers(0, uniq.size, size=(n_boot, uniq.size))
     counts = np.zeros((n_boot, uniq.size))
@@ -55,6 +55,83 @@ def need(cond: bool, msg: str) -> None:
         raise ScalePlanError(msg)
 
 
+FLAT_REL = 1e-6  # losses that all lie within this relative spread carry no scaling information
+
+
+def flat_loss_message(loss: np.ndarray) -> str | None:
+    """Why no law can be fitted when every loss is (numerically) the same; None when the loss varies (or when there
+    are too few points to say: the methods' own minimum-size checks speak then)."""
+    lnL = np.log(np.asarray(loss, dtype=float))
+    if lnL.size < 3:
+        return None
+    spread = float(np.ptp(lnL))
+    if spread > FLAT_REL:
+        return None
+    return (f"loss is flat across the data: every loss is {float(np.exp(lnL.mean())):.6g} (relative spread "
+            f"{spread:.2g}), so there is nothing to fit a scaling law to")
+
+
+def require_loss_varies(loss: np.ndarray, method: str) -> None:
+    """ScalePlanError when every loss is (numerically) the same: no law can be fitted to a flat loss."""
+    msg = flat_loss_message(loss)
+    need(msg is None, f"{method}: {msg}")
+
+
+def is_real_finite(v) -> bool:
+    """True for a finite real number (False for NaN, inf, complex, None)."""
+    if v is None or isinstance(v, complex) or np.iscomplexobj(v):
+        return False
+    try:
+        return bool(np.isfinite(float(v)))
+    except (TypeError, ValueError):
+        return False
+
+
+def nonfinite_problems(values: dict, what: str, explain: dict | None = None) -> list[str]:
+    """One warning per key whose value is not a finite real number."""
+    out = []
+    for k, v in values.items():
+        if isinstance(v, (int, float, complex, np.number)) and not is_real_finite(v):
+            why = (explain or {}).get(k, "")
+            out.append(f"{what} {k} is not a finite number ({v})" + (f": {why}" if why else ""))
+    return out
+
+
+def allocation_problems(P: dict, derived: dict) -> list[str]:
+    """Why an allocation fit (N_opt = k_N·C^a, D_opt = k_D·C^b) is not a usable answer; empty when it is."""
+    a = P.get("a")
+    out = []
+    if is_real_finite(a) and a <= 0:
+        out.append(f"the compute-optimal model size does not grow with compute: the fitted exponent a (N_opt ∝ C^a) "
+                   f"is {a:.3g}")
+    elif is_real_finite(a) and a >= 1:
+        out.append(f"the compute-optimal token count does not grow with compute: the fitted exponent b "
+                   f"(D_opt ∝ C^b) is {P.get('b', 1 - a):.3g}")
+    out += nonfinite_problems(P, "the fitted")
+    out += nonfinite_problems({k: v for k, v in derived.items() if k in ("N_opt", "D_opt", "tokens_per_param")},
+                              "the derived")
+    return out
+
+
+class ReplicateProgress:
+    """Throttled progress of bootstrap replicates: calls ``callback(method, done, total)`` at most ``max_updates``
+    times, always including ``done == total`` (``fit`` itself reports ``done == 0`` as each method starts).
+    ``callback`` None: does nothing."""
+
+    def __init__(self, callback, method: str, total: int, max_updates: int = 50):
+        self.cb, self.method, self.total = callback, method, int(total)
+        self.step = max(1, -(-self.total // max_updates))
+        self.last = 0
+
+    def __call__(self, done: int) -> None:
+        if self.cb is None or self.total <= 0:
+            return
+        done = min(int(done), self.total)
+        if done >= self.last + self.step or (done == self.total and self.last < self.total):
+            self.last = done
+            self.cb(self.method, done, self.total)
+
+
 def allocation_fit(C: np.ndarray, N: np.ndarray) -> dict[str, float]:
     """N_opt = k_N·C^a and D_opt = k_D·C^b (D = C/(6N)) by least squares in log-log space."""
     a, ca, r2a, _ = loglog_fit(C, N)
@@ -64,10 +141,10 @@ def allocation_fit(C: np.ndarray, N: np.ndarray) -> dict[str, float]:
 
 def allocation_bootstrap(replicates, at_flops: float):
     """Samples and 95% intervals of k_N, a, k_D, b and of N_opt, D_opt, tokens/param at ``at_flops`` from an iterable
-    of (C, N) replicate arrays (replicates with fewer than two distinct C are skipped)."""
+    of (C, N) replicate arrays (replicates with fewer than two distinct C or N are skipped)."""
     from .result import percentile_ci
 
-    rows = [allocation_fit(C, N) for C, N in replicates if len(np.unique(C)) >= 2]
+    rows = [allocation_fit(C, N) for C, N in replicates if len(np.unique(C)) >= 2 and len(np.unique(N)) >= 2]
     samples = {k: np.array([r[k] for r in rows]) for k in ("k_N", "a", "k_D", "b")}
     ci = {k: percentile_ci(v) for k, v in samples.items()}
     Nb = samples["k_N"] * at_flops ** samples["a"]

@@ -17,7 +17,15 @@ import itertools
 
 import numpy as np
 
-from .common import loglog_fit, loglog_fit_batch, need, run_bootstrap_weights
+from .common import (
+    ReplicateProgress,
+    loglog_fit,
+    loglog_fit_batch,
+    need,
+    nonfinite_problems,
+    require_loss_varies,
+    run_bootstrap_weights,
+)
 from .objective import kaplan_joint_fg, make_fg, offset_power_model
 from .optim import batched_lbfgs
 from .result import FitResult, percentile_ci
@@ -55,12 +63,26 @@ def _select(table, var: str):
     return compute_frontier(table.C, table.loss)
 
 
-def fit_single(table, var: str, *, offset=False, bootstrap=1000, seed=0, loss="huber", delta=1e-3) -> FitResult:
+def _slope_t(x: np.ndarray, y: np.ndarray, k: float, c: float) -> tuple[float, int]:
+    """(|slope| / its least-squares standard error, residual degrees of freedom) of ln y = c + k ln x."""
+    lx, ly = np.log(x), np.log(y)
+    df = lx.size - 2
+    res = ly - (c + k * lx)
+    sxx = float(np.sum((lx - lx.mean()) ** 2))
+    if df <= 0 or sxx <= 0:
+        return float("nan"), df
+    se = float(np.sqrt(np.sum(res**2) / df / sxx))
+    return (abs(k) / se if se > 0 else float("inf")), df
+
+
+def fit_single(table, var: str, *, offset=False, bootstrap=1000, seed=0, loss="huber", delta=1e-3,
+               progress=None) -> FitResult:
     """Kaplan single-variable law on the selected points (see module docstring)."""
     method = f"kaplan_{var}"
     x_all = {"N": table.N, "D": table.D, "C": table.C}[var]
     need(len(np.unique(x_all)) >= 3, f"{method}: needs at least 3 distinct values of {var}; "
          f"the data has {len(np.unique(x_all))}")
+    require_loss_varies(table.loss, method)
     idx = _select(table, var)
     x, y = x_all[idx], table.loss[idx]
     need(len(idx) >= 3, f"{method}: only {len(idx)} points on the {'frontier' if var == 'C' else 'best-loss set'}; "
@@ -73,13 +95,24 @@ def fit_single(table, var: str, *, offset=False, bootstrap=1000, seed=0, loss="h
                           "C": "compute frontier (lower envelope)"}[var], "form": "E + (X_c/X)^alpha" if offset
             else "(X_c/X)^alpha", "x_units": {"N": table.param_count + " params", "D": "tokens", "C": "FLOPs"}[var]}
     rng = np.random.default_rng(seed)
+    problems: list[str] = []
+    tick = ReplicateProgress(progress, method, bootstrap)
     if not offset:
+        from scipy.stats import t as student_t
+
         k, c, r2, rmse = loglog_fit(x, y)
         alpha = -k
         need(alpha > 0, f"{method}: loss does not fall with {var} on the selected points (slope {k:+.3g})")
-        Xc = float(np.exp(c / alpha))
+        with np.errstate(all="ignore"):
+            Xc = float(np.exp(c / alpha))
         P = {f"{var}_c": Xc, f"alpha_{var}": alpha}
         objective = rmse
+        tval, df = _slope_t(x, y, k, c)
+        info["alpha_t"] = tval
+        if df > 0 and np.isfinite(tval) and tval <= (tcrit := float(student_t.ppf(0.95, df))):
+            problems.append(f"loss does not measurably fall with {var}: the fitted exponent alpha_{var} = "
+                            f"{alpha:.3g} is {tval:.2f} standard errors above zero, within the noise (needs more "
+                            f"than {tcrit:.2f})")
         if bootstrap:
             W = run_bootstrap_weights(table.run[idx], bootstrap, rng)
             kb, cb = loglog_fit_batch(x, y, W)
@@ -88,6 +121,7 @@ def fit_single(table, var: str, *, offset=False, bootstrap=1000, seed=0, loss="h
                 Xb = np.exp(cb / ab)
             samples = {f"{var}_c": Xb, f"alpha_{var}": ab}
             ci = {key: percentile_ci(v) for key, v in samples.items()}
+            tick(bootstrap)
         converged = True
     else:
         lnX, lnL = np.log(x), np.log(y)
@@ -100,18 +134,35 @@ def fit_single(table, var: str, *, offset=False, bootstrap=1000, seed=0, loss="h
         res = batched_lbfgs(fg, starts)
         b = int(np.argmin(res.f))
         e, kk, alpha = res.x[b]
-        need(alpha > 0, f"{method}: fitted exponent is not positive; the data do not follow E + (X_c/X)^alpha")
-        P = {"E": float(np.exp(e)), f"{var}_c": float(np.exp(kk / alpha)), f"alpha_{var}": float(alpha)}
+        need(alpha > 0, f"{method}: loss does not fall with {var}: the fitted exponent alpha_{var} is {alpha:.3g} "
+             "(the data do not follow E + (X_c/X)^alpha)")
+        with np.errstate(all="ignore"):
+            P = {"E": float(np.exp(e)), f"{var}_c": float(np.exp(kk / alpha)), f"alpha_{var}": float(alpha)}
         objective = float(res.f[b])
         converged = bool(res.converged[b])
+        if not converged:
+            problems.append(f"the optimiser stopped without converging ({res.status[b]}, max |gradient| "
+                            f"{res.grad_norm[b]:.2g})")
         pred = offset_power_model(res.x[b:b + 1], (lnX,))[0][0]
         rmse = float(np.sqrt(np.mean((pred - lnL) ** 2)))
         r2 = float(1 - np.sum((pred - lnL) ** 2) / np.sum((lnL - lnL.mean()) ** 2))
+        # the power-law term must change the loss across the data by more than the noise, else alpha is arbitrary
+        with np.errstate(all="ignore"):
+            term = np.exp(kk - alpha * lnX)
+        change = float(np.ptp(term)) if np.all(np.isfinite(term)) else float("inf")
+        noise = float(np.median(np.abs(np.exp(pred) - y)))
+        if change <= max(3.0 * noise, 1e-9 * float(y.mean())):
+            problems.append(f"loss does not measurably fall with {var}: the fitted (X_c/X)^alpha term changes the "
+                            f"loss by only {change:.2g} across the data (typical residual {noise:.2g}), so "
+                            f"alpha_{var} = {alpha:.3g} is not determined by the data")
+        if P["E"] < 1e-6 * y.min():
+            warnings.append(f"E = {P['E']:.3g}: the offset ran to its bound (0); the pure power law (no --offset) "
+                            "describes these data as well")
         info["loss"] = loss
         if bootstrap:
             W = run_bootstrap_weights(table.run[idx], bootstrap, rng)
             fgb = make_fg(offset_power_model, (lnX,), lnL, loss=loss, delta=delta, weights=W)
-            rb = batched_lbfgs(fgb, np.repeat(res.x[b][None], bootstrap, axis=0))
+            rb = batched_lbfgs(fgb, np.repeat(res.x[b][None], bootstrap, axis=0), progress=tick)
             ok = rb.converged
             with np.errstate(all="ignore"):
                 samples = {"E": np.exp(rb.x[ok, 0]), f"{var}_c": np.exp(rb.x[ok, 1] / rb.x[ok, 2]),
@@ -124,17 +175,28 @@ def fit_single(table, var: str, *, offset=False, bootstrap=1000, seed=0, loss="h
         warnings.append("N counts total parameters and the smallest model is < 1e8: embeddings distort the "
                         "exponent at small scale (Pearce & Song 2024); compare with --param-count non-embedding")
     derived = {"r2_log": r2, "rmse_log": rmse}
+    problems += nonfinite_problems(P, "the fitted parameter", {f"{var}_c": f"the loss barely changes with {var} in "
+                                                              f"the data (alpha_{var} = {P[f'alpha_{var}']:.3g})"})
     if bootstrap:
         info["bootstrap"] = {"replicates": int(bootstrap), "resampled": "runs", "seed": seed}
-    return FitResult(method=method, params=P, n_points=len(idx), objective=objective, converged=converged, ci95=ci,
-                     derived=derived, warnings=tuple(warnings), info=info, samples=samples,
+    return FitResult(method=method, params=P, n_points=len(idx), objective=objective,
+                     converged=converged and not problems, ci95=ci, derived=derived,
+                     warnings=tuple(problems + warnings), info=info, samples=samples,
                      plot_data={"x": x, "loss": y, "var": var, "x_all": x_all, "loss_all": table.loss})
 
 
-def fit_joint(table, *, bootstrap=1000, seed=0, loss="huber", delta=1e-3) -> FitResult:
+def joint_log_loss(P: dict[str, float], N, D):
+    """log L of the Kaplan joint law (Eq. 1.5), computed in log space (no overflow for large N_c, D_c)."""
+    r = P["alpha_N"] / P["alpha_D"]
+    with np.errstate(all="ignore"):
+        return P["alpha_D"] * np.logaddexp(r * (np.log(P["N_c"]) - np.log(N)), np.log(P["D_c"]) - np.log(D))
+
+
+def fit_joint(table, *, bootstrap=1000, seed=0, loss="huber", delta=1e-3, progress=None) -> FitResult:
     """Kaplan joint L(N, D) (Eq. 1.5) by Huber on log loss with a multi-start grid."""
     need(len(table) >= 5, f"kaplan_ND: needs at least 5 points (4 parameters), got {len(table)}")
     need(len(np.unique(table.N)) >= 2, "kaplan_ND: all runs have the same size N; need several model sizes")
+    require_loss_varies(table.loss, "kaplan_ND")
     lnN, lnD, lnL = np.log(table.N), np.log(table.D), np.log(table.loss)
     u0 = np.log([1e12, 1e13, 1e14, 1e15])
     v0 = np.log([1e11, 1e12, 1e13, 1e14])
@@ -144,10 +206,31 @@ def fit_joint(table, *, bootstrap=1000, seed=0, loss="huber", delta=1e-3) -> Fit
     res = batched_lbfgs(fg, starts)
     b = int(np.argmin(res.f))
     u, v, aN, aD = res.x[b]
-    P = {"N_c": float(np.exp(u)), "D_c": float(np.exp(v)), "alpha_N": float(aN), "alpha_D": float(aD)}
+    with np.errstate(all="ignore"):
+        P = {"N_c": float(np.exp(u)), "D_c": float(np.exp(v)), "alpha_N": float(aN), "alpha_D": float(aD)}
     warnings = []
-    if aN <= 0 or aD <= 0:
-        warnings.append("a fitted exponent is not positive: the joint Kaplan form does not describe these data")
+    problems = []
+    for name, var in (("alpha_N", "N"), ("alpha_D", "D")):
+        if P[name] <= 0:
+            problems.append(f"loss does not fall with {var}: the fitted exponent {name} is {P[name]:.3g} (the joint "
+                            "Kaplan form does not describe these data)")
+    if not problems and all(np.isfinite(v) for v in P.values()):
+        # each variable must move the predicted loss across the data by more than the noise
+        pred = np.exp(joint_log_loss(P, table.N, table.D))
+        noise = float(np.median(np.abs(pred - table.loss)))
+        for var, Nx, Dx in (("N", table.N, np.median(table.D)), ("D", np.median(table.N), table.D)):
+            change = np.exp(joint_log_loss(P, Nx, Dx))
+            change = float(np.ptp(change)) if np.all(np.isfinite(change)) else float("inf")
+            if change <= max(3.0 * noise, 1e-9 * float(table.loss.mean())):
+                problems.append(f"loss does not measurably fall with {var}: the fitted law changes the loss by only "
+                                f"{change:.2g} across the data's {var} range (typical residual {noise:.2g}), so "
+                                f"alpha_{var} = {P['alpha_' + var]:.3g} is not determined by the data")
+    problems += nonfinite_problems(P, "the fitted parameter", {
+        "N_c": f"the loss barely changes with N in the data (alpha_N = {P['alpha_N']:.3g})",
+        "D_c": f"the loss barely changes with D in the data (alpha_D = {P['alpha_D']:.3g})"})
+    if not res.converged[b]:
+        problems.append(f"the optimiser stopped without converging ({res.status[b]}, max |gradient| "
+                        f"{res.grad_norm[b]:.2g})")
     ci, samples = {}, None
     info = {"loss": loss, "huber_delta": delta, "n_starts": len(starts),
             "n_starts_at_best": int(np.sum(res.f <= res.f[b] * (1 + 1e-6))), "iterations_best": int(res.nit[b])}
@@ -155,15 +238,21 @@ def fit_joint(table, *, bootstrap=1000, seed=0, loss="huber", delta=1e-3) -> Fit
         rng = np.random.default_rng(seed)
         W = run_bootstrap_weights(table.run, bootstrap, rng)
         fgb = kaplan_joint_fg(lnN, lnD, lnL, loss=loss, delta=delta, weights=W)
-        rb = batched_lbfgs(fgb, np.repeat(res.x[b][None], bootstrap, axis=0))
+        rb = batched_lbfgs(fgb, np.repeat(res.x[b][None], bootstrap, axis=0),
+                           progress=ReplicateProgress(progress, "kaplan_ND", bootstrap))
         ok = rb.converged
-        samples = {"N_c": np.exp(rb.x[ok, 0]), "D_c": np.exp(rb.x[ok, 1]), "alpha_N": rb.x[ok, 2],
-                   "alpha_D": rb.x[ok, 3]}
+        with np.errstate(all="ignore"):
+            samples = {"N_c": np.exp(rb.x[ok, 0]), "D_c": np.exp(rb.x[ok, 1]), "alpha_N": rb.x[ok, 2],
+                       "alpha_D": rb.x[ok, 3]}
         ci = {k: percentile_ci(s) for k, s in samples.items()}
         info["bootstrap"] = {"replicates": int(bootstrap), "converged": int(ok.sum()), "resampled": "runs",
                              "seed": seed}
-    r = aN / aD
-    derived = {"a": 1 / (r + 1), "b": r / (r + 1)}
+    if problems:  # the allocation exponents of an invalid law are meaningless
+        derived = {"a": float("nan"), "b": float("nan")}
+    else:
+        r = aN / aD
+        derived = {"a": float(1 / (r + 1)), "b": float(r / (r + 1))}
     return FitResult(method="kaplan_ND", params=P, n_points=len(table), objective=float(res.f[b]),
-                     converged=bool(res.converged[b]), ci95=ci, derived=derived, warnings=tuple(warnings),
+                     converged=bool(res.converged[b]) and not problems, ci95=ci, derived=derived,
+                     warnings=tuple(problems + warnings),
                      info=info, samples=samples, plot_data={"N": table.N, "D": table.D, "loss": table.loss})

@@ -1,5 +1,5 @@
 """Robust objectives on log-loss residuals r = log L_hat - log L, summed over points (never averaged:
-averaging shrinks the objective ~240x and makes optimisers stop early; fitting.md §4.1).
+averaging shrinks the objective ~240x and makes optimisers stop early; docs/fitting.md §4.1).
 
 * ``huber`` (default, delta = 1e-3): Hoffmann et al. 2022 App. D.2; Besiroglu et al. 2024.
 * ``mse``: 0.5·r².

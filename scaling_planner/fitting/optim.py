@@ -3,7 +3,7 @@
 Every row of ``X`` is one problem. ``fg(X_sub, rows)`` returns the objective ``f`` (k,) and gradient ``g`` (k, p)
 for the given rows, so a problem may carry its own data weights (bootstrap). Stopping follows scipy's L-BFGS-B:
 relative decrease ``(f_k - f_k+1)/max(|f_k|, |f_k+1|, 1) <= ftol`` or ``max|g| <= gtol``. Tolerances default to the
-tight values that Approach 3 needs (fitting.md §3.1: scipy's defaults stop 10-12 iterations in, at the wrong point).
+tight values that Approach 3 needs (docs/fitting.md §3.1: scipy's defaults stop 10-12 iterations in, at the wrong point).
 
 Implementation: the curvature pairs of all rows share one ring of ``m`` slots (a row that skips an update stores a
 zero pair, which the two-loop recursion ignores), and finished rows are compacted away, so every step works on
@@ -28,7 +28,8 @@ class BatchResult:
 
 
 def batched_lbfgs(fg, X0, *, maxiter: int = 2000, ftol: float = 1e-15, gtol: float = 1e-12, m: int = 10,
-                  max_ls: int = 50) -> BatchResult:
+                  max_ls: int = 50, progress=None) -> BatchResult:
+    """Minimise every row of ``X0``; ``progress(n_finished)`` (optional) is called whenever rows finish."""
     X_out = np.array(X0, dtype=float, copy=True)
     B, p = X_out.shape
     f_out = np.full(B, np.inf)
@@ -51,9 +52,15 @@ def batched_lbfgs(fg, X0, *, maxiter: int = 2000, ftol: float = 1e-15, gtol: flo
     status[np.isfinite(f) & done] = "gtol"
     slot = 0
 
+    n_finished = 0
+
     def retire(mask):
-        nonlocal rows, X, f, g, S, Y, RHO, gamma, nit
+        nonlocal rows, X, f, g, S, Y, RHO, gamma, nit, n_finished
         idx = rows[mask]
+        if idx.size:
+            n_finished += idx.size
+            if progress is not None:
+                progress(n_finished)
         X_out[idx], f_out[idx], g_out[idx], nit_out[idx] = X[mask], f[mask], g[mask], nit[mask]
         keep = ~mask
         rows, X, f, g, nit, gamma = rows[keep], X[keep], f[keep], g[keep], nit[keep], gamma[keep]

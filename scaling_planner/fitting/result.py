@@ -48,9 +48,23 @@ class FitResult:
     holdout: dict[str, Any] | None = None
     plot_data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    def __post_init__(self):
+        # results never carry complex numbers (a negative base to a fractional power): NaN instead, and not converged
+        had = False
+        for name in ("params", "derived", "ci95"):
+            d = getattr(self, name)
+            if any(_has_complex(v) for v in d.values()):
+                had = True
+                object.__setattr__(self, name, {k: _real(v) for k, v in d.items()})
+        if had and self.converged:
+            object.__setattr__(self, "converged", False)
+            object.__setattr__(self, "warnings", (*self.warnings, "a fitted or derived number came out complex "
+                                                  "(not a real number) and is reported as not available"))
+
     def to_dict(self) -> dict:
         return {"method": self.method, "params": _clean(self.params), "ci95": _clean(self.ci95),
-                "objective": None if self.objective is None else float(self.objective), "n_points": int(self.n_points),
+                "objective": _clean(None if self.objective is None else float(self.objective)),
+                "n_points": int(self.n_points),
                 "converged": bool(self.converged), "derived": _clean(self.derived), "warnings": list(self.warnings),
                 "info": _clean(self.info), "holdout": _clean(self.holdout)}
 
@@ -119,30 +133,34 @@ class FitReport:
     skipped: dict[str, str] = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     table: Any = field(default=None, repr=False, compare=False)
+    at_flops: float | None = None  # the one budget (FLOPs) at which every method reports N_opt, D_opt and loss
+    at_flops_source: str = ""  # why that budget: "largest compute in the data" or "--at-flops"
 
     def to_dict(self) -> dict:
         return {"input": _clean(self.input), "fits": [f.to_dict() for f in self.fits],
-                "skipped": dict(self.skipped), "options": _clean(self.options)}
+                "skipped": dict(self.skipped), "options": _clean(self.options),
+                "at_flops": _clean(self.at_flops), "at_flops_source": self.at_flops_source or None}
 
     def get(self, method: str) -> FitResult | None:
         return next((f for f in self.fits if f.method == method), None)
 
     def primary(self) -> FitResult | None:
-        for m in PRIMARY_ORDER:
-            f = self.get(m)
-            if f is not None:
-                return f
-        return None
+        """The first converged fit in PRIMARY_ORDER (approach3 first); if none converged, the first fit."""
+        found = [f for f in (self.get(m) for m in PRIMARY_ORDER) if f is not None]
+        return next((f for f in found if f.converged), found[0] if found else None)
 
     def to_law(self, name: str) -> ScalingLaw:
         """The primary fit as a law, with every fit also stored under ``components`` by method name."""
         from dataclasses import replace
 
+        from ..errors import ScalePlanError
+
         prim = self.primary()
         if prim is None:
-            from ..errors import ScalePlanError
-
             raise ScalePlanError("nothing was fitted, so there is no law to save")
+        if not prim.converged:
+            raise ScalePlanError("no fit gave a usable law, so there is nothing to save: " + "; ".join(
+                f"{f.method}: {f.warnings[0] if f.warnings else 'did not converge'}" for f in self.fits))
         law = prim.to_law(name, self.table, self.options)
         comps = {}
         for f in self.fits:
@@ -155,9 +173,32 @@ class FitReport:
         return "\n\n".join(f.summary() for f in self.fits)
 
 
+def _has_complex(v) -> bool:
+    if isinstance(v, (complex, np.complexfloating)):
+        return True
+    if isinstance(v, np.ndarray):
+        return np.iscomplexobj(v)
+    if isinstance(v, (list, tuple)):
+        return any(_has_complex(x) for x in v)
+    return False
+
+
+def _real(v):
+    """v with every complex number replaced by NaN."""
+    if isinstance(v, (complex, np.complexfloating)):
+        return float("nan")
+    if isinstance(v, np.ndarray) and np.iscomplexobj(v):
+        return np.full(v.shape, np.nan)
+    if isinstance(v, (list, tuple)):
+        return type(v)(_real(x) for x in v)
+    return v
+
+
 def _clean(obj):
-    """JSON-safe copy: numpy scalars/arrays to Python, non-finite floats to None."""
+    """JSON-safe copy: numpy scalars/arrays to Python, non-finite or complex numbers to None."""
     if obj is None:
+        return None
+    if isinstance(obj, (complex, np.complexfloating)):
         return None
     if isinstance(obj, dict):
         return {str(k): _clean(v) for k, v in obj.items()}
