@@ -9,9 +9,44 @@ from ..errors import ScalePlanError
 FORMATS = (".html", ".htm", ".md")
 
 
-def check_report_path(path: Path) -> None:
+def check_report_path(path: Path, force: bool | None = None) -> None:
+    """Check a ``--report`` path before any work; raise a one-line ScalePlanError naming it if it will not do.
+
+    The extension picks the format (.html/.htm or .md); the directory must exist and be writable. With
+    ``force=False`` neither the report nor, for Markdown, its figure folder ``NAME_files/`` (whose PNGs it would
+    overwrite) may exist; ``force=True`` allows overwriting them. ``force=None`` (a caller that does not say) leaves
+    the existence checks out; the report writers always make them, with the real ``force``, before writing.
+    """
+    import os
+
+    path = Path(path)
     if path.suffix.lower() not in FORMATS:
-        raise ScalePlanError(f"--report {path}: the format follows the extension; use .html or .md")
+        raise ScalePlanError(f"--report {path}: the format follows the extension; use .html or .md (or .htm)")
+    if path.is_dir():
+        raise ScalePlanError(f"--report {path}: is a directory; give a file name ending in .html or .md")
+    parent = path.parent
+    if not parent.exists():
+        raise ScalePlanError(f"--report {path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise ScalePlanError(f"--report {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ScalePlanError(f"--report {path}: directory {parent} is not writable")
+    folder = path.with_name(path.stem + "_files") if path.suffix.lower() == ".md" else None
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise ScalePlanError(f"--report {path}: {folder} (where its figures go) exists and is not a directory")
+    if force is None:
+        return
+    if path.exists():
+        if not force:
+            raise ScalePlanError(f"--report {path}: exists; pass --force to overwrite it")
+        if not os.access(path, os.W_OK):
+            raise ScalePlanError(f"--report {path}: exists and is not writable")
+    if folder is not None:
+        if folder.exists() and not force:
+            raise ScalePlanError(f"--report {path}: figure folder {folder} exists and its PNGs would be overwritten; "
+                                 "pass --force to overwrite them")
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise ScalePlanError(f"--report {path}: figure folder {folder} is not writable")
 
 
 def write_fit_report(rep, path: Path, command: str = "", force: bool = False) -> Path:

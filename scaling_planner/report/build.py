@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +45,25 @@ class Report:
 
 
 def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    import matplotlib.pyplot as plt
+    """PNG bytes of a figure, rendered off-screen; a figure that pyplot manages is closed afterwards."""
+    import sys
 
-    plt.close(fig)
-    return buf.getvalue()
+    from .plots import to_png
+
+    data = to_png(fig)
+    if "matplotlib.pyplot" in sys.modules:  # our figures are not pyplot's; close any that a caller made with it
+        sys.modules["matplotlib.pyplot"].close(fig)
+    return data
+
+
+def _notes(rep: Report) -> list[str]:
+    """What the figures left out (curves or bands with non-finite values), as warnings."""
+    return [f"figure '{f.name}': {n}" for f in rep.figures for n in getattr(f.fig, "notes", None) or []]
+
+
+def _caption(f: Figure) -> str:
+    notes = getattr(f.fig, "notes", None) or []
+    return f.caption + (" Not drawn or partly drawn: " + "; ".join(notes) + "." if notes else "")
 
 
 def _fmt(v) -> str:
@@ -67,14 +79,14 @@ def render_html(rep: Report) -> str:
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("scaling_planner.report", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
-    figs = [{"data": base64.b64encode(_png(f.fig)).decode("ascii"), "caption": f.caption, "alt": f.alt}
+    figs = [{"data": base64.b64encode(_png(f.fig)).decode("ascii"), "caption": _caption(f), "alt": f.alt}
             for f in rep.figures]
     return env.get_template("report.html.j2").render(
         title=rep.title, version=__version__, date=_dt.date.today().isoformat(),
         summary=[(k, _fmt(v)) for k, v in rep.summary], inputs=[(k, _fmt(v)) for k, v in rep.inputs],
         tables=[{"title": t.title, "columns": t.columns, "rows": [[_fmt(c) for c in r] for r in t.rows],
                  "note": t.note} for t in rep.tables],
-        figures=figs, warnings=rep.warnings, assumptions=[(k, _fmt(v)) for k, v in rep.assumptions],
+        figures=figs, warnings=list(rep.warnings) + _notes(rep), assumptions=[(k, _fmt(v)) for k, v in rep.assumptions],
         command=rep.command)
 
 
@@ -83,9 +95,18 @@ def _md(text) -> str:
     return html.escape(_fmt(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
+def figure_folder(path: Path) -> Path:
+    """Where a Markdown report's figures go: ``NAME_files/`` beside ``NAME.md``."""
+    path = Path(path)
+    return path.with_name(path.stem + "_files")
+
+
 def render_markdown(rep: Report, path: Path) -> str:
-    folder = path.with_name(path.stem + "_files")
-    folder.mkdir(exist_ok=True)
+    """The Markdown text; writes the figures as PNG files into ``figure_folder(path)`` (created if needed). Callers
+    check for existing files first (``check_report_path(path, force)``)."""
+    folder = figure_folder(path)
+    if rep.figures:
+        folder.mkdir(exist_ok=True)
     out = [f"# {_md(rep.title)}", "", f"_scaleplan {__version__} · generated {_dt.date.today().isoformat()}_", "",
            "## Summary", "", "| | |", "|---|---|"]
     out += [f"| {_md(k)} | {_md(v)} |" for k, v in rep.summary]
@@ -102,24 +123,33 @@ def render_markdown(rep: Report, path: Path) -> str:
         for f in rep.figures:
             fname = f"{f.name}.png"
             (folder / fname).write_bytes(_png(f.fig))
-            out += [f"![{_md(f.alt)}]({folder.name}/{fname})", "", f"*{_md(f.caption)}*", ""]
-    if rep.warnings:
-        out += ["", "## Warnings", ""] + [f"- {_md(w)}" for w in rep.warnings]
+            out += [f"![{_md(f.alt)}]({folder.name}/{fname})", "", f"*{_md(_caption(f))}*", ""]
+    warnings = list(rep.warnings) + _notes(rep)
+    if warnings:
+        out += ["", "## Warnings", ""] + [f"- {_md(w)}" for w in warnings]
     out += ["", "## Assumptions", "", "| | |", "|---|---|"] + [f"| {_md(k)} | {_md(v)} |" for k, v in rep.assumptions]
     out += ["", "## Reproduce", "", "```", rep.command, "```", ""]
     return "\n".join(out)
 
 
 def write(rep: Report, path: Path, force: bool = False) -> Path:
+    """Write ``rep`` as HTML (.html/.htm) or Markdown (.md, figures in ``NAME_files/``). Without ``force`` an existing
+    report, figure folder or figure file is an error, checked before anything is written."""
+    from . import check_report_path
+
     path = Path(path)
-    if path.exists() and not force:
-        raise ScalePlanError(f"{path} exists; pass --force to overwrite it (--report)")
+    check_report_path(path, force=force)
+    if path.suffix.lower() == ".md" and not force:
+        folder = figure_folder(path)
+        for f in rep.figures:
+            if (folder / f"{f.name}.png").exists():
+                raise ScalePlanError(f"--report {path}: {folder / f'{f.name}.png'} exists; pass --force to "
+                                     "overwrite it")
     if path.suffix.lower() in (".html", ".htm"):
-        path.write_text(render_html(rep), encoding="utf-8")
-    elif path.suffix.lower() == ".md":
-        path.write_text(render_markdown(rep, path), encoding="utf-8")
+        text = render_html(rep)
     else:
-        raise ScalePlanError(f"--report {path}: the format follows the extension; use .html or .md")
+        text = render_markdown(rep, path)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -138,18 +168,41 @@ def fit_content(frep, command: str = "") -> Report:
     rep.summary = [("file", inp["file"]), ("rows used", inp.get("rows_used", inp["rows"])), ("runs", inp["runs"]),
                    ("methods fitted", ", ".join(f.method for f in frep.fits)),
                    ("methods skipped", "; ".join(f"{k}: {v}" for k, v in frep.skipped.items()) or "none")]
+    import math
+    import numbers
+
+    def finite(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+    def val(v):  # a number that is not finite is never shown as if it were a value
+        if finite(v) or not isinstance(v, numbers.Number):
+            return v
+        return "— (infinite)" if isinstance(v, float) and math.isinf(v) else "—"
+
+    def ci(c):
+        return _ci(c) if c and len(c) == 2 and finite(c[0]) and finite(c[1]) else "—"
+
+    at = getattr(frep, "at_flops", None)
+    if at is not None and any("at_flops" in f.derived for f in frep.fits):
+        why = ("largest compute in the data; change with --at-flops" if getattr(frep, "at_flops_source", "") !=
+               "--at-flops" else "set with --at-flops")
+        rep.summary.append(("N_opt, D_opt and loss at", f"C = {at:.3g} FLOPs ({why}), for every method"))
     prim = frep.primary()
-    if prim is not None and "N_opt" in prim.derived:
+    if prim is not None and prim.converged and all(finite(prim.derived.get(k))
+                                                   for k in ("N_opt", "D_opt", "tokens_per_param")):
         d = prim.derived
         rep.summary.append((f"{prim.method} at {d['at_flops']:.3g} FLOPs",
                             f"N_opt {fmt_count(d['N_opt'])}, D_opt {fmt_count(d['D_opt'])}, "
                             f"{d['tokens_per_param']:.1f} tokens/param"))
+    bad = [f.method for f in frep.fits if not f.converged]
+    if bad:
+        rep.summary.append(("not usable (converged: no)", ", ".join(bad) + " — see warnings"))
     rep.inputs = [("file", inp["file"]), ("sha256", inp["sha256"]), ("columns", inp["columns"]),
                   ("parameter convention", inp["param_count"]), ("derived", "; ".join(inp["derived"]) or "none"),
                   ("N range", inp["N_range"]), ("C range (FLOPs)", inp["C_range"])]
     for f in frep.fits:
-        rows = [[k, v, _ci(f.ci95.get(k))] for k, v in f.params.items()]
-        rows += [[f"{k} (derived)", v, _ci(f.ci95.get(k))] for k, v in f.derived.items()
+        rows = [[k, val(v), ci(f.ci95.get(k))] for k, v in f.params.items()]
+        rows += [[f"{k} (derived)", val(v), ci(f.ci95.get(k))] for k, v in f.derived.items()
                  if isinstance(v, (int, float)) and k != "at_flops"]
         note = f"{f.n_points} points; objective {f.objective}; converged {f.converged}"
         if f.method == "approach3":
@@ -166,7 +219,10 @@ def fit_content(frep, command: str = "") -> Report:
                                       f"{q['rel_error']:+.2%}"] for q in f.holdout["points"]]))
         rep.warnings += [f"{f.method}: {w}" for w in f.warnings]
         fig = None
-        if f.method == "approach3":
+        if not f.converged:  # a figure of an unusable law (negative exponents, overflow) would be nonsense
+            if f.method in ("approach1", "approach2", "approach3", "kaplan_N", "kaplan_D", "kaplan_C"):
+                rep.warnings.append(f"{f.method}: no figure, because the fit is not usable (converged: no)")
+        elif f.method == "approach3":
             fig, cap = plots.plot_parametric(f), "Approach 3: runs (colour = log10 N), compute-optimal frontier " \
                                                  "with 95% bootstrap band, shaded extrapolation; residuals vs compute."
         elif f.method == "approach2":
@@ -175,13 +231,13 @@ def fit_content(frep, command: str = "") -> Report:
             fig, cap = plots.plot_envelope(f), "Approach 1: training curves, their envelope, and N_opt(C)."
         if fig is not None:
             rep.figures.append(Figure(fig, f"{cap} {conv}.", f"{f.method} fit figure", f.method))
-    singles = [f for f in frep.fits if f.method in ("kaplan_N", "kaplan_D", "kaplan_C")]
+    singles = [f for f in frep.fits if f.method in ("kaplan_N", "kaplan_D", "kaplan_C") and f.converged]
     if singles:
         rep.figures.insert(0, Figure(plots.plot_single(singles), "Kaplan single-variable power laws: selected points "
                                      "(best loss per size / per token count, compute frontier), all points in grey, the "
                                      f"fit with its 95% bootstrap band; shaded: extrapolation. {conv}.",
                                      "Kaplan power-law fits", "kaplan"))
-    alloc = [f for f in frep.fits if f.method in ("approach1", "approach2", "approach3")]
+    alloc = [f for f in frep.fits if f.method in ("approach1", "approach2", "approach3") and f.converged]
     if alloc:
         laws = [load_law(n) for n in ("kaplan2020", "chinchilla-approach1", "epoch2024")]
         t = frep.table
@@ -196,6 +252,9 @@ def fit_content(frep, command: str = "") -> Report:
 
 
 def fit_report(frep, path: Path, command: str = "", force: bool = False) -> Path:
+    from . import check_report_path
+
+    check_report_path(Path(path), force=force)  # before building the figures
     return write(fit_content(frep, command), path, force)
 
 
@@ -227,6 +286,9 @@ def memory_content(est, command: str = "") -> Report:
 
 
 def memory_report(est, path: Path, command: str = "", force: bool = False) -> Path:
+    from . import check_report_path
+
+    check_report_path(Path(path), force=force)  # before building the figures
     return write(memory_content(est, command), path, force)
 
 
@@ -310,4 +372,7 @@ def _scan_gpus(plan):
 
 
 def plan_report(plan, path: Path, command: str = "", force: bool = False) -> Path:
+    from . import check_report_path
+
+    check_report_path(Path(path), force=force)  # before building the figures
     return write(plan_content(plan, command), path, force)
