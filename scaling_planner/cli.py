@@ -36,7 +36,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 def emit_json(obj) -> None:
     """--json mode: the JSON object and nothing else on stdout."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False) + "\n")
 
 
 def _json_default(o):
@@ -54,7 +54,7 @@ def _json_default(o):
 def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, markup=False)  # user text is always printed literally
 
 
 def _num(text: str | None, what: str) -> float | None:
@@ -82,9 +82,9 @@ def laws_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", 
 
 @laws_app.command("show")
 def laws_show(name: str = typer.Argument(..., help="Catalogue name (see `scaleplan laws`) or a law JSON file."),
-              flops: str | None = typer.Option(None, "--flops", help="Compute budget C in FLOPs (e.g. 1e23)."),
-              params: str | None = typer.Option(None, "--params", help="Parameters N (e.g. 7e9 or 7B)."),
-              tokens: str | None = typer.Option(None, "--tokens", help="Training tokens D (e.g. 1.4T)."),
+              flops: str | None = typer.Option(None, "--flops", metavar="FLOPS", help="Compute budget C in FLOPs (e.g. 1e23)."),
+              params: str | None = typer.Option(None, "--params", metavar="N", help="Parameters N (e.g. 7e9 or 7B)."),
+              tokens: str | None = typer.Option(None, "--tokens", metavar="D", help="Training tokens D (e.g. 1.4T)."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON only.")):
     """Print one law in full; with --flops the compute-optimal allocation, with --params [--tokens] the loss."""
     from .laws import load_law
@@ -125,35 +125,52 @@ def _parse_cols(cols: list[str]) -> dict[str, str]:
 
 
 def _check_writable(path: Path | None, force: bool, flag: str) -> None:
-    if path is not None and path.exists() and not force:
-        raise ScalePlanError(f"{path} exists; pass --force to overwrite it ({flag})")
+    """Check an output path before any work: not an existing file without --force, its folder exists and is
+    writable, and it is not a folder itself. One-line ScalePlanError naming the flag and the path."""
+    import os
+
+    if path is None:
+        return
+    if path.is_dir():
+        raise ScalePlanError(f"{flag} {path}: is a directory; give a file name")
+    if path.exists() and not force:
+        raise ScalePlanError(f"{flag} {path}: exists; pass --force to overwrite it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ScalePlanError(f"{flag} {path}: directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ScalePlanError(f"{flag} {path}: not writable (permission denied); choose another path")
 
 
 @app.command("fit")
 def fit_cmd(
     path: Path = typer.Argument(..., help="Run log: CSV, TSV, JSON Lines, JSON array or Parquet."),
-    method: str | None = typer.Option(None, "--method", help="Comma-separated: kaplan_N, kaplan_D, kaplan_C, "
+    method: str | None = typer.Option(None, "--method", metavar="NAME", help="Comma-separated: kaplan_N, kaplan_D, kaplan_C, "
                                          "kaplan_ND, approach1, approach2, approach3 (default: all the data supports)."),
-    col: list[str] = typer.Option([], "--col", help="Map a column: ROLE=COLUMN (roles: run, N, D, C, loss, step, "
+    col: list[str] = typer.Option([], "--col", metavar="ROLE=COLUMN", help="Map a column: ROLE=COLUMN (roles: run, N, D, C, loss, step, "
                                   "budget); join columns into a run id with run=a+b."),
-    flops_unit: str = typer.Option("flops", "--flops-unit", help="Unit of the compute column: flops or pf-days."),
-    param_count: str = typer.Option("total", "--param-count", help="What N counts: total or non-embedding."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates (runs resampled); 0 disables."),
-    seed: int = typer.Option(0, "--seed", help="Random seed for the bootstrap."),
+    flops_unit: str = typer.Option("flops", "--flops-unit", metavar="UNIT", help="Unit of the compute column: flops or pf-days."),
+    param_count: str = typer.Option("total", "--param-count", metavar="KIND", help="What N counts: total or non-embedding."),
+    loss_unit: str | None = typer.Option(None, "--loss-unit", metavar="UNIT", help="Unit of the loss column: nats (default), "
+                                         "bits or ppl (perplexity)."),
+    log10: str | None = typer.Option(None, "--log10", metavar="COLUMN[,COLUMN]", help="Columns holding log10 of the value "
+                                     "(e.g. log10 FLOPs)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", metavar="N", help="Bootstrap replicates (runs resampled); 0 disables."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Random seed for the bootstrap."),
     offset: bool = typer.Option(False, "--offset", help="Kaplan single-variable laws with an offset E."),
-    loss: str = typer.Option("huber", "--loss", help="Objective on log loss: huber, mse or asymmetric."),
-    huber_delta: float = typer.Option(1e-3, "--huber-delta", help="Huber delta on log loss."),
-    asymmetry: float = typer.Option(10.0, "--asymmetry", help="Over-prediction weight of --loss asymmetric."),
-    at_flops: str | None = typer.Option(None, "--at-flops", help="Budget (FLOPs) for derived N_opt, D_opt and "
+    loss: str = typer.Option("huber", "--loss", metavar="NAME", help="Objective on log loss: huber, mse or asymmetric."),
+    huber_delta: float = typer.Option(1e-3, "--huber-delta", metavar="DELTA", help="Huber delta on log loss."),
+    asymmetry: float = typer.Option(10.0, "--asymmetry", metavar="WEIGHT", help="Over-prediction weight of --loss asymmetric."),
+    at_flops: str | None = typer.Option(None, "--at-flops", metavar="FLOPS", help="Budget (FLOPs) for derived N_opt, D_opt and "
                                            "loss (default: the largest compute in the data)."),
-    holdout: int = typer.Option(0, "--holdout", help="Refit without the K largest-compute runs and report the "
+    holdout: int = typer.Option(0, "--holdout", metavar="K", help="Refit without the K largest-compute runs and report the "
                                 "relative error of the predicted loss on them."),
-    drop_top_loss: int = typer.Option(0, "--drop-top-loss", help="Drop the K highest-loss points first "
+    drop_top_loss: int = typer.Option(0, "--drop-top-loss", metavar="K", help="Drop the K highest-loss points first "
                                       "(Epoch dropped 5 of Chinchilla's 245)."),
-    budget_tol: float = typer.Option(0.1, "--budget-tol", help="Relative tolerance for grouping compute into "
+    budget_tol: float = typer.Option(0.1, "--budget-tol", metavar="FRACTION", help="Relative tolerance for grouping compute into "
                                      "IsoFLOP budgets when there is no budget column."),
-    save: Path | None = typer.Option(None, "--save", help="Write the fitted law(s) as JSON (fits/ format)."),
-    report: Path | None = typer.Option(None, "--report", help="Write an HTML or Markdown report."),
+    save: Path | None = typer.Option(None, "--save", metavar="FILE", help="Write the fitted law(s) as JSON (fits/ format)."),
+    report: Path | None = typer.Option(None, "--report", metavar="FILE", help="Write an HTML or Markdown report."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing --save/--report files."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ):
@@ -165,11 +182,12 @@ def fit_cmd(
     if report is not None:
         from .report import check_report_path
 
-        check_report_path(report)
+        check_report_path(report, force=force)
     from .fitting import fit
     from .runs import load_runs
 
-    table = load_runs(path, _parse_cols(col), flops_unit=flops_unit, param_count=param_count)
+    table = load_runs(path, _parse_cols(col), flops_unit=flops_unit, param_count=param_count, loss_unit=loss_unit,
+                      log10=log10 or ())
     methods = [m.strip() for m in method.split(",") if m.strip()] if method else None
     af = parse_positive(at_flops, "--at-flops") if at_flops else None
     kwargs = dict(bootstrap=bootstrap, seed=seed, offset=offset, loss=loss, delta=huber_delta, asymmetry=asymmetry,
@@ -177,19 +195,34 @@ def fit_cmd(
     if as_json:
         rep = fit(table, methods, **kwargs)
     else:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=console(stderr=True), transient=True) as prog:
+        err = console(stderr=True)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=err, transient=True,
+                      disable=not err.is_terminal) as prog:  # no progress noise in logs and pipes
             task = prog.add_task("loading", total=None)
-            rep = fit(table, methods, progress=lambda m: prog.update(task, description=f"fitting {m} "
-                                                                     f"(bootstrap {bootstrap})"), **kwargs)
+            # (method, done, total) per bootstrap replicate; done == 0: a method starts (fresh bar and ETA)
+            rep = fit(table, methods, progress=lambda m, done, total: (
+                prog.reset(task, total=total or None, description=f"fitting {m}"
+                           + (f" (bootstrap of {total})" if total else ""))
+                if done == 0 else
+                prog.update(task, total=total, completed=done, description=f"fitting {m} (bootstrap "
+                            f"{done}/{total})")), **kwargs)
     saved = None
     if save is not None:
         saved = rep.to_law(save.stem).save(save, force=force)
     if report is not None:
         from .report import write_fit_report
 
+        _headless_plots()
         write_fit_report(rep, report, command=_command_line(), force=force)
     if as_json:
         emit_json(rep.to_dict())
@@ -207,36 +240,36 @@ def fit_cmd(
 # ------------------------------------------------------------------------------------------------ budget
 @app.command("budget")
 def budget_cmd(
-    flops: str | None = typer.Option(None, "--flops", help="Training compute C in FLOPs (e.g. 1e23)."),
-    gpus: int | None = typer.Option(None, "--gpus", help="Number of GPUs (with --days: the budget)."),
-    days: float | None = typer.Option(None, "--days", help="Wall-clock days (with --gpus)."),
-    params: str | None = typer.Option(None, "--params", help="Fix the parameter count N."),
-    tokens: str | None = typer.Option(None, "--tokens", help="Fix the training tokens D."),
-    target_loss: float | None = typer.Option(None, "--target-loss", help="Smallest compute that reaches this loss."),
-    gpu: str | None = typer.Option(None, "--gpu", help="GPU type (see `scaleplan gpus`); default a100-80."),
-    law: str = typer.Option("epoch2024", "--law", help="Catalogue name or a law file from `scaleplan fit --save`."),
-    compare: str | None = typer.Option(None, "--compare", help="Comma-separated laws to compare (default: two "
+    flops: str | None = typer.Option(None, "--flops", metavar="FLOPS", help="Training compute C in FLOPs (e.g. 1e23)."),
+    gpus: int | None = typer.Option(None, "--gpus", metavar="N", help="Number of GPUs (with --days: the budget)."),
+    days: float | None = typer.Option(None, "--days", metavar="DAYS", help="Wall-clock days (with --gpus)."),
+    params: str | None = typer.Option(None, "--params", metavar="N", help="Fix the parameter count N."),
+    tokens: str | None = typer.Option(None, "--tokens", metavar="D", help="Fix the training tokens D."),
+    target_loss: float | None = typer.Option(None, "--target-loss", metavar="LOSS", help="Smallest compute that reaches this loss."),
+    gpu: str | None = typer.Option(None, "--gpu", metavar="NAME", help="GPU type (see `scaleplan gpus`); default a100-80."),
+    law: str = typer.Option("epoch2024", "--law", metavar="NAME|FILE", help="Catalogue name or a law file from `scaleplan fit --save`."),
+    compare: str | None = typer.Option(None, "--compare", metavar="LAW[,LAW]", help="Comma-separated laws to compare (default: two "
                                        "published ones)."),
-    mfu: float | None = typer.Option(None, "--mfu", help="Step MFU (6N counting, dense BF16 peak); default per "
+    mfu: float | None = typer.Option(None, "--mfu", metavar="FRACTION", help="Step MFU (6N counting, dense BF16 peak); default per "
                                      "GPU family."),
-    goodput: float = typer.Option(0.9, "--goodput", help="Fraction of wall-clock doing useful steps."),
-    price: float | None = typer.Option(None, "--price", help="$ per GPU-hour (default: the catalogue's)."),
-    prices: Path | None = typer.Option(None, "--prices", help="JSON/TOML file of $/GPU-hour by GPU name."),
-    seq_len: int = typer.Option(4096, "--seq-len"),
-    global_batch: int | None = typer.Option(None, "--global-batch", help="Sequences per step (default: DeepSeek "
+    goodput: float = typer.Option(0.9, "--goodput", metavar="FRACTION", help="Fraction of wall-clock doing useful steps."),
+    price: float | None = typer.Option(None, "--price", metavar="USD", help="$ per GPU-hour (default: the catalogue's)."),
+    prices: Path | None = typer.Option(None, "--prices", metavar="FILE", help="JSON/TOML file of $/GPU-hour by GPU name."),
+    seq_len: int = typer.Option(4096, "--seq-len", metavar="TOKENS", help="Sequence length in tokens (enters attention FLOPs and activation memory)."),
+    global_batch: int | None = typer.Option(None, "--global-batch", metavar="SEQUENCES", help="Sequences per step (default: DeepSeek "
                                             "B_opt for the budget)."),
-    vocab: int = typer.Option(32000, "--vocab"),
-    gpus_per_node: int | None = typer.Option(None, "--gpus-per-node"),
-    max_gpus: int | None = typer.Option(None, "--max-gpus"),
-    deadline_days: float | None = typer.Option(None, "--deadline-days", help="Fewest GPUs that finish in time."),
-    inference_tokens: str | None = typer.Option(None, "--inference-tokens", help="Lifetime inference tokens "
+    vocab: int = typer.Option(32000, "--vocab", metavar="SIZE", help="Vocabulary size of the planned model."),
+    gpus_per_node: int | None = typer.Option(None, "--gpus-per-node", metavar="N", help="GPUs per node (default: the GPU's usual node, e.g. 8)."),
+    max_gpus: int | None = typer.Option(None, "--max-gpus", metavar="N", help="Largest cluster to plan for; the plan takes longer when this caps it."),
+    deadline_days: float | None = typer.Option(None, "--deadline-days", metavar="DAYS", help="Fewest GPUs that finish in time."),
+    inference_tokens: str | None = typer.Option(None, "--inference-tokens", metavar="TOKENS", help="Lifetime inference tokens "
                                                 "(Sardana et al.: train smaller and longer)."),
-    unique_tokens: str | None = typer.Option(None, "--unique-tokens", help="Unique tokens available (Muennighoff "
+    unique_tokens: str | None = typer.Option(None, "--unique-tokens", metavar="TOKENS", help="Unique tokens available (Muennighoff "
                                              "et al.: repeated epochs)."),
     emit: tuple[str, str] | None = typer.Option(None, "--emit", metavar="KIND PATH",
                                                 help="Write a config for the chosen layout: --emit deepspeed ds.json "
                                                      "or --emit fsdp accelerate_fsdp.yaml."),
-    report: Path | None = typer.Option(None, "--report", help="Write an HTML or Markdown report."),
+    report: Path | None = typer.Option(None, "--report", metavar="FILE", help="Write an HTML or Markdown report."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing --emit/--report files."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ):
@@ -250,7 +283,7 @@ def budget_cmd(
     if report is not None:
         from .report import check_report_path
 
-        check_report_path(report)
+        check_report_path(report, force=force)
     price_table = None
     if prices is not None:
         from .hardware import load_prices
@@ -281,6 +314,7 @@ def budget_cmd(
     if report is not None:
         from .report import write_plan_report
 
+        _headless_plots()
         write_plan_report(plan, report, command=_command_line(), force=force)
         written.append(f"wrote report {report}")
     if as_json:
@@ -316,47 +350,47 @@ def _shape_from_options(model, config, params, layers, d_model, heads, kv_heads,
 
 @app.command("memory")
 def memory_cmd(
-    model: str | None = typer.Option(None, "--model", help="Preset name (see --list-models)."),
-    config: Path | None = typer.Option(None, "--config", help="Hugging Face config.json."),
-    params: str | None = typer.Option(None, "--params", help="Parameter count alone: a Llama-like shape."),
-    layers: int | None = typer.Option(None, "--layers"), d_model: int | None = typer.Option(None, "--d-model"),
-    heads: int | None = typer.Option(None, "--heads"), kv_heads: int | None = typer.Option(None, "--kv-heads"),
-    head_dim: int | None = typer.Option(None, "--head-dim"), ffn: int | None = typer.Option(None, "--ffn"),
-    vocab: int | None = typer.Option(None, "--vocab"),
+    model: str | None = typer.Option(None, "--model", metavar="NAME", help="Preset name (see --list-models)."),
+    config: Path | None = typer.Option(None, "--config", metavar="FILE", help="Hugging Face config.json."),
+    params: str | None = typer.Option(None, "--params", metavar="N", help="Parameter count alone: a Llama-like shape."),
+    layers: int | None = typer.Option(None, "--layers", metavar="N", help="Transformer layers."), d_model: int | None = typer.Option(None, "--d-model", metavar="N", help="Hidden size."),
+    heads: int | None = typer.Option(None, "--heads", metavar="N", help="Attention heads."), kv_heads: int | None = typer.Option(None, "--kv-heads", metavar="N", help="Key/value heads (GQA; default = heads)."),
+    head_dim: int | None = typer.Option(None, "--head-dim", metavar="N", help="Head dimension (default d_model/heads)."), ffn: int | None = typer.Option(None, "--ffn", metavar="N", help="MLP hidden size."),
+    vocab: int | None = typer.Option(None, "--vocab", metavar="SIZE", help="Vocabulary size."),
     gated: bool | None = typer.Option(None, "--gated-mlp/--no-gated-mlp", help="SwiGLU/GeGLU (3 matrices)."),
     tied: bool | None = typer.Option(None, "--tied/--untied", help="Tied input/output embeddings."),
-    experts: int | None = typer.Option(None, "--experts"), top_k: int | None = typer.Option(None, "--top-k"),
+    experts: int | None = typer.Option(None, "--experts", metavar="N", help="MoE experts per layer (all held in memory)."), top_k: int | None = typer.Option(None, "--top-k", metavar="K", help="MoE experts active per token."),
     list_models: bool = typer.Option(False, "--list-models", help="List the model presets and exit."),
-    gpu: str | None = typer.Option(None, "--gpu", help="Check the estimate against this GPU's memory."),
-    precision: str | None = typer.Option(None, "--precision", help="fp32 | amp | mixed | mixed-fp32-grads | bf16 | "
+    gpu: str | None = typer.Option(None, "--gpu", metavar="NAME", help="Check the estimate against this GPU's memory."),
+    precision: str | None = typer.Option(None, "--precision", metavar="NAME", help="fp32 | amp | mixed | mixed-fp32-grads | bf16 | "
                                          "fp16 (default: the framework's)."),
-    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw | adamw-8bit | paged-adamw-8bit | sgd | "
+    optimizer: str = typer.Option("adamw", "--optimizer", metavar="NAME", help="adamw | adamw-8bit | paged-adamw-8bit | sgd | "
                                   "sgd-momentum | lion | adafactor"),
-    zero: str = typer.Option("0", "--zero", help="ZeRO stage 0-3 or FSDP name (no_shard, shard_grad_op, "
+    zero: str = typer.Option("0", "--zero", metavar="STAGE", help="ZeRO stage 0-3 or FSDP name (no_shard, shard_grad_op, "
                              "full_shard)."),
-    gpus: int = typer.Option(1, "--gpus"), tp: int = typer.Option(1, "--tp"), pp: int = typer.Option(1, "--pp"),
-    dp: int | None = typer.Option(None, "--dp", help="Data-parallel size (default: gpus/(tp·pp))."),
+    gpus: int = typer.Option(1, "--gpus", metavar="N", help="GPUs in the job."), tp: int = typer.Option(1, "--tp", metavar="N", help="Tensor-parallel size."), pp: int = typer.Option(1, "--pp", metavar="N", help="Pipeline-parallel size."),
+    dp: int | None = typer.Option(None, "--dp", metavar="N", help="Data-parallel size (default: gpus/(tp·pp))."),
     sp: bool = typer.Option(False, "--sp", help="Sequence parallelism (with TP)."),
-    offload: str = typer.Option("none", "--offload", help="none | optimizer | params"),
-    seq_len: int = typer.Option(4096, "--seq-len"), micro_batch: int = typer.Option(1, "--micro-batch"),
-    grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per step (PP in-flight, grads alive)."),
-    recompute: str = typer.Option("none", "--recompute", help="none | selective | full"),
-    attention: str = typer.Option("flash", "--attention", help="flash | eager"),
+    offload: str = typer.Option("none", "--offload", metavar="WHAT", help="none | optimizer | params"),
+    seq_len: int = typer.Option(4096, "--seq-len", metavar="TOKENS", help="Sequence length in tokens."), micro_batch: int = typer.Option(1, "--micro-batch", metavar="N", help="Sequences per micro-batch per GPU."),
+    grad_accum: int = typer.Option(1, "--grad-accum", metavar="N", help="Micro-batches per step (PP in-flight, grads alive)."),
+    recompute: str = typer.Option("none", "--recompute", metavar="MODE", help="none | selective | full"),
+    attention: str = typer.Option("flash", "--attention", metavar="KIND", help="flash | eager"),
     chunked_ce: bool = typer.Option(False, "--chunked-ce", help="Chunked/fused cross-entropy (no full logits)."),
-    dropout: float = typer.Option(0.0, "--dropout", help="Hidden dropout (masks are saved when > 0)."),
-    method: str = typer.Option("full", "--method", help="full | lora | qlora"),
-    lora_rank: int = typer.Option(16, "--lora-rank"),
-    lora_targets: str = typer.Option("all-linear", "--lora-targets", help="q,k,v,o,gate,up,down or all-linear."),
-    lora_dtype: str | None = typer.Option(None, "--lora-dtype", help="fp32 | bf16 (default: the framework's)."),
-    lora_dropout: float = typer.Option(0.0, "--lora-dropout"),
-    framework: str = typer.Option("generic", "--framework", help="generic | hf | torchtune | megatron | deepspeed"),
-    cuda_context_gib: float = typer.Option(1.0, "--cuda-context-gib", help="CUDA context + workspaces."),
-    fragmentation: float = typer.Option(0.05, "--fragmentation", help="Allocator headroom (reserved/allocated - 1)."),
-    peak_kind: str = typer.Option("device", "--peak-kind", help="allocated | reserved | device"),
+    dropout: float = typer.Option(0.0, "--dropout", metavar="P", help="Hidden dropout (masks are saved when > 0)."),
+    method: str = typer.Option("full", "--method", metavar="NAME", help="full | lora | qlora"),
+    lora_rank: int = typer.Option(16, "--lora-rank", metavar="R", help="LoRA rank r."),
+    lora_targets: str = typer.Option("all-linear", "--lora-targets", metavar="LIST", help="q,k,v,o,gate,up,down or all-linear."),
+    lora_dtype: str | None = typer.Option(None, "--lora-dtype", metavar="DTYPE", help="fp32 | bf16 (default: the framework's)."),
+    lora_dropout: float = typer.Option(0.0, "--lora-dropout", metavar="P", help="LoRA dropout (a copy of each adapted input is saved when > 0)."),
+    framework: str = typer.Option("generic", "--framework", metavar="NAME", help="generic | hf | torchtune | megatron | deepspeed"),
+    cuda_context_gib: float = typer.Option(1.0, "--cuda-context-gib", metavar="GIB", help="CUDA context + workspaces."),
+    fragmentation: float = typer.Option(0.05, "--fragmentation", metavar="FRACTION", help="Allocator headroom (reserved/allocated - 1)."),
+    peak_kind: str = typer.Option("device", "--peak-kind", metavar="KIND", help="allocated | reserved | device"),
     inference: bool = typer.Option(False, "--inference", help="Inference: weights + KV cache."),
-    batch: int = typer.Option(1, "--batch", help="Inference batch."),
-    context: int | None = typer.Option(None, "--context", help="Inference context length (default --seq-len)."),
-    report: Path | None = typer.Option(None, "--report", help="Write an HTML or Markdown report."),
+    batch: int = typer.Option(1, "--batch", metavar="N", help="Inference batch."),
+    context: int | None = typer.Option(None, "--context", metavar="TOKENS", help="Inference context length (default --seq-len)."),
+    report: Path | None = typer.Option(None, "--report", metavar="FILE", help="Write an HTML or Markdown report."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --report file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ):
@@ -373,6 +407,10 @@ def memory_cmd(
             console().print(models_table(PRESETS.values()))
         return
     _check_writable(report, force, "--report")
+    if report is not None:
+        from .report import check_report_path
+
+        check_report_path(report, force=force)
     if lora_dtype not in (None, "fp32", "bf16"):
         raise ScalePlanError("--lora-dtype must be fp32 or bf16")
     shape = _shape_from_options(model, config, params, layers, d_model, heads, kv_heads, head_dim, ffn, vocab, gated,
@@ -391,9 +429,9 @@ def memory_cmd(
                        inference=inference, batch=batch, context=context)
     est = estimate_memory(shape, cfg, g)
     if report is not None:
-        from .report import check_report_path, write_memory_report
+        from .report import write_memory_report
 
-        check_report_path(report)
+        _headless_plots()
         write_memory_report(est, report, command=_command_line(), force=force)
     if as_json:
         emit_json(est.to_dict())
@@ -418,34 +456,86 @@ def gpus_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON only
         console().print(gpus_table(gs))
 
 
+def _headless_plots() -> None:
+    """The CLI renders report figures off-screen: it, and only it, picks matplotlib's Agg backend (the library never
+    does, so notebooks keep theirs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def _command_line() -> str:
     import shlex
 
     return "scaleplan " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def main() -> None:
-    """Console-script entry point: one-line errors, never a traceback, for bad input."""
+def _usage_error_class() -> type:
+    """The CLI library's usage-error base class, whichever typer is installed.
+
+    typer < 0.29 raises click's ``ClickException`` subclasses; typer >= 0.29 vendors click as ``typer._click`` (and
+    click is no longer installed). Both expose it through ``typer.BadParameter``'s bases, so no click import."""
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    return typer.BadParameter  # pragma: no cover - defensive
+
+
+def print_error(message: str) -> None:
+    """One line on stderr: ``error: MESSAGE``, the message printed literally (never as rich markup)."""
+    from rich.text import Text
+
+    line = " ".join(str(message).split())  # one line, whatever the message held
+    console(stderr=True).print(Text.assemble(("error: ", "bold red"), line), soft_wrap=True)
+
+
+def _usage_message(e) -> str:
+    msg = e.format_message()
+    ctx = getattr(e, "ctx", None)
+    path = getattr(ctx, "command_path", None) if ctx is not None else None
+    if path:
+        name = path.split()[0]
+        path = " ".join(["scaleplan", *path.split()[1:]]) if name != "scaleplan" else path
+        msg = f"{msg.rstrip('.')} (see '{path} --help')"
+    return msg
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: bad input gives one line on stderr and exit 2, never a traceback.
+
+    Exit codes: 0 success, 2 bad input or usage, 1 interrupted or an internal error (one line naming it; set
+    SCALEPLAN_DEBUG=1 for the traceback)."""
+    import os
+
+    usage_error = _usage_error_class()
     try:
-        app(standalone_mode=False)
+        rc = app(args=argv, prog_name="scaleplan", standalone_mode=False)
     except ScalePlanError as e:
-        console(stderr=True).print(f"[bold red]error:[/] {e}", soft_wrap=True, markup=True)
+        print_error(str(e))
         sys.exit(2)
     except (typer.Exit, SystemExit) as e:
         code = getattr(e, "exit_code", getattr(e, "code", 0))
         sys.exit(code or 0)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
+        print_error("interrupted")
         sys.exit(1)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)):
-            console(stderr=True).print(f"[bold red]error:[/] {e}", soft_wrap=True)
-            sys.exit(2)
-        raise
+    except usage_error as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `scaleplan`: the help, as click < 8.2 printed it
+            sys.stdout.write(e.ctx.get_help() + "\n")
+            sys.exit(0)
+        print_error(_usage_message(e))
+        sys.exit(2 if getattr(e, "exit_code", 2) in (None, 0, 1, 2) else e.exit_code)
+    except OSError as e:  # unreadable / unwritable paths that got past the up-front checks
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print_error(f"{where}{e.strerror or e}; check the path and its permissions")
+        sys.exit(2)
+    except Exception as e:
+        if os.environ.get("SCALEPLAN_DEBUG"):
+            raise
+        print_error(f"internal error ({type(e).__name__}: {e}); please report it with the command line "
+                    "(set SCALEPLAN_DEBUG=1 for the traceback)")
+        sys.exit(1)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

@@ -24,5 +24,11 @@ def read_json(path, what: str):
         return json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScalePlanError(f"{p}: no such {what}") from None
+    except IsADirectoryError:
+        raise ScalePlanError(f"{p}: is a directory; give the {what} itself") from None
+    except PermissionError:
+        raise ScalePlanError(f"{p}: permission denied reading the {what}") from None
+    except UnicodeDecodeError:
+        raise ScalePlanError(f"{p}: not a text file (cannot decode as UTF-8); give the {what}") from None
     except json.JSONDecodeError as e:
         raise ScalePlanError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None

@@ -242,25 +242,35 @@ class ScalingLaw:
             if key not in d:
                 raise ScalePlanError(f"{source}: missing field {key!r} (a law needs name, form, params)")
         form = d["form"]
-        if form not in FORMS:
-            raise ScalePlanError(f"{source}: unknown form {form!r}; known forms: {', '.join(FORMS)}")
-        params = d["params"]
-        if not isinstance(params, Mapping):
-            raise ScalePlanError(f"{source}: 'params' must be an object of name: number")
-        need = FORMS[form]
-        missing = [k for k in need if k not in params]
-        if missing:
-            raise ScalePlanError(f"{source}: form {form!r} needs params {', '.join(missing)}")
-        try:
-            params = {k: float(v) for k, v in params.items()}
-        except (TypeError, ValueError):
-            raise ScalePlanError(f"{source}: every param must be a number") from None
-        if not all(math.isfinite(v) for v in params.values()):
-            raise ScalePlanError(f"{source}: params must be finite numbers")
+        if not isinstance(form, str) or form not in FORMS:
+            raise ScalePlanError(f"{source}: unknown form {json.dumps(form)}; known forms: {', '.join(FORMS)}")
+        params = _check_params(d["params"], form, source, "params")
         if form == "power" and d.get("variable") not in ("N", "D", "C"):
-            raise ScalePlanError(f"{source}: a 'power' law needs variable N, D or C")
+            raise ScalePlanError(f"{source}: a 'power' law needs field 'variable': N, D or C")
         if form == "allocation" and not ({"k_N", "k_M"} & set(params)):
-            raise ScalePlanError(f"{source}: an allocation law needs k_N (or k_M)")
+            raise ScalePlanError(f"{source}: an allocation law needs params.k_N (or params.k_M)")
+        _c_factor_field(d.get("C_unit", "FLOPs"), source, "C_unit")
+        alloc = d.get("allocation")
+        if alloc is not None:
+            if not isinstance(alloc, Mapping) or "a" not in alloc or not ({"k_N", "k_M"} & set(alloc)):
+                raise ScalePlanError(f"{source}: 'allocation' must be an object with a and k_N (or k_M)")
+            nums = {k: v for k, v in alloc.items() if k in ("k_N", "k_M", "a", "k_D", "b")}
+            _check_params(nums, "", source, "allocation")  # b is optional here (b = 1 - a)
+            _c_factor_field(alloc.get("C_unit", d.get("C_unit", "FLOPs")), source, "allocation.C_unit")
+        comps = d.get("components", {})
+        if not isinstance(comps, Mapping):
+            raise ScalePlanError(f"{source}: 'components' must be an object of name: law")
+        for key, c in comps.items():
+            if not isinstance(c, Mapping) or "form" not in c or "params" not in c:
+                raise ScalePlanError(f"{source}: components.{key} needs 'form' and 'params'")
+            if c["form"] == "power" and c.get("variable") == "L":
+                continue  # B_crit(L) (Kaplan Eq. 1.4): a documented table entry, not a loss law
+            if c["form"] not in FORMS:
+                raise ScalePlanError(f"{source}: components.{key}.form {c['form']!r} is unknown; known forms: "
+                                     f"{', '.join(FORMS)}")
+            _check_params(c["params"], c["form"], source, f"components.{key}.params")
+            _c_factor_field(c.get("C_unit", "FLOPs"), source, f"components.{key}.C_unit")
+        _check_samples(d.get("samples"), d.get("ci95", {}), params, source)
         return cls(name=str(d["name"]), form=form, params=params, title=d.get("title", ""),
                    variable=d.get("variable"), C_unit=d.get("C_unit", "FLOPs"), allocation=d.get("allocation"),
                    components=d.get("components", {}), conventions=d.get("conventions", {}),
@@ -292,6 +302,65 @@ class ScalingLaw:
         k = f"{p['k_M']:g}·C^{p['a']:g}/6" if "k_M" in p else f"{p['k_N']:g}·C^{p['a']:g}"
         kd = f", D_opt = {p['k_D']:g}·C^{p['b']:g}" if "k_D" in p else ""
         return f"N_opt = {k}{kd} (C in {self.C_unit})"
+
+
+# Valid ranges of every parameter, by form (the closed forms divide by these or raise them to powers).
+_POSITIVE = {"A", "B", "alpha", "beta", "N_c", "D_c", "alpha_N", "alpha_D", "X_c", "k_N", "k_M", "k_D", "a", "b",
+             "R_D_star", "R_N_star"}
+_NONNEGATIVE = {"E"}
+
+
+def _check_params(params, form: str, source: str, where: str) -> dict[str, float]:
+    """Validate a law's params: the form's required names present, every value a finite number in its range.
+
+    Raises a one-line ScalePlanError naming the field (``params.alpha must be > 0``)."""
+    if not isinstance(params, Mapping):
+        raise ScalePlanError(f"{source}: '{where}' must be an object of name: number")
+    missing = [k for k in FORMS.get(form, ()) if k not in params]
+    if missing:
+        raise ScalePlanError(f"{source}: form {form!r} needs {', '.join(f'{where}.{k}' for k in missing)}")
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ScalePlanError(f"{source}: {where}.{k} must be a number, got {json.dumps(v)}")
+        v = float(v)
+        if not math.isfinite(v):
+            raise ScalePlanError(f"{source}: {where}.{k} must be a finite number, got {v}")
+        if k in _POSITIVE and v <= 0:
+            raise ScalePlanError(f"{source}: {where}.{k} must be > 0, got {v:g}")
+        if k in _NONNEGATIVE and v < 0:
+            raise ScalePlanError(f"{source}: {where}.{k} must be >= 0, got {v:g}")
+        out[k] = v
+    return out
+
+
+def _check_samples(samples, ci95, params: Mapping, source: str) -> None:
+    """``samples``: equal-length lists of finite numbers for known params; ``ci95``: [low, high] pairs."""
+    if not isinstance(ci95, Mapping) or not all(
+            isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+            for v in ci95.values()):
+        raise ScalePlanError(f"{source}: 'ci95' must be an object of name: [low, high]")
+    if samples is None:
+        return
+    if not isinstance(samples, Mapping) or not samples:
+        raise ScalePlanError(f"{source}: 'samples' must be an object of param name: list of numbers")
+    lengths = set()
+    for k, v in samples.items():
+        if k not in params:
+            raise ScalePlanError(f"{source}: samples.{k} is not one of the law's params ({', '.join(params)})")
+        if not isinstance(v, list) or not v or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+            raise ScalePlanError(f"{source}: samples.{k} must be a non-empty list of finite numbers")
+        lengths.add(len(v))
+    if len(lengths) > 1:
+        raise ScalePlanError(f"{source}: every samples list must have the same length (got {sorted(lengths)})")
+
+
+def _c_factor_field(unit, source: str, where: str) -> float:
+    try:
+        return _c_factor(unit)
+    except ScalePlanError:
+        raise ScalePlanError(f"{source}: {where} {unit!r} is unknown; use 'FLOPs' or 'PF-days'") from None
 
 
 def _scalar(x):

@@ -1,6 +1,6 @@
 """Per-GPU training (and inference) memory at the peak, as a breakdown.
 
-Model states (bytes per parameter; memory.md §1):
+Model states (bytes per parameter; docs/memory.md §1):
 
 ==================  ======  =====  ==============================  =====
 precision           weight  grad   optimizer (master + Adam m, v)  total
@@ -70,6 +70,19 @@ class Profile:
     fp32_grad_partition: bool  # ZeRO optimizer keeps an fp32 copy of its gradient partition
     activation_factor: float  # multiplier on activations for temporaries, where the project's estimator uses one
     notes: tuple[str, ...]
+
+
+def _applicable_notes(notes, c) -> list[str]:
+    """The profile notes that apply to this configuration (no LoRA note on a full fine-tune, no eager-attention
+    note under flash attention)."""
+    out = []
+    for n in notes:
+        if ("LoRA" in n or "adapters" in n) and c.method == "full":
+            continue
+        if "eager attention" in n and c.attention != "eager":
+            continue
+        out.append(n)
+    return out
 
 
 PROFILES = {
@@ -189,7 +202,7 @@ def validate(shape: ModelShape, c: MemoryConfig) -> None:
     for f in ("gpus", "tp", "pp", "seq_len", "micro_batch", "grad_accum", "batch"):
         v = getattr(c, f)
         if not isinstance(v, int) or v <= 0:
-            raise ScalePlanError(f"--{f.replace('_', '-')} must be a positive integer, got {v!r}")
+            raise ScalePlanError(f"--{f.replace('_', '-')} must be a positive integer, got {v}")
     if c.precision not in PRECISIONS:
         raise ScalePlanError(f"--precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}")
     if c.optimizer not in OPTIMIZERS:
@@ -548,7 +561,7 @@ def _training(shape: ModelShape, c: MemoryConfig, prof: Profile, gpu) -> MemoryE
         "activation_factor": prof.activation_factor,
         "model_states_gib": {k: v / GIB for k, v in model_states.items()},
         "cuda_context_gib": c.cuda_context_gib, "fragmentation": c.fragmentation, "peak_kind": c.peak_kind,
-        "units": "GiB = 2^30 bytes", "profile_notes": list(prof.notes),
+        "units": "GiB = 2^30 bytes", "profile_notes": _applicable_notes(prof.notes, c),
     }
     if c.optimizer == "paged-adamw-8bit":
         assumptions["note_paged"] = "paged optimizer states live in unified memory and can be evicted to CPU"

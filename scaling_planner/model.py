@@ -48,7 +48,7 @@ class ModelShape:
         for f in ("vocab", "d_model", "n_layers", "n_heads"):
             v = getattr(self, f)
             if not isinstance(v, int) or v <= 0:
-                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v!r}")
+                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v}")
         if self.n_kv_heads is None:
             object.__setattr__(self, "n_kv_heads", self.n_heads)
         if self.head_dim is None:
@@ -62,7 +62,7 @@ class ModelShape:
         for f in ("n_kv_heads", "head_dim", "ffn"):
             v = getattr(self, f)
             if not isinstance(v, int) or v <= 0:
-                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v!r}")
+                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v}")
         if self.n_heads % self.n_kv_heads:
             raise ScalePlanError(f"model shape: kv heads ({self.n_kv_heads}) must divide heads ({self.n_heads})")
         if self.norm not in NORMS:

@@ -1,10 +1,10 @@
 """Compute planner: budget -> (N, D) from a law -> model shape -> memory-checked parallel layout -> time and cost.
 
-Conventions (planning.md):
+Conventions (docs/planning.md):
 * FLOPs: ``C = 6·N·D`` with N total parameters (as model cards count; 6N per token). ``flops_attn`` adds the
   attention term 12·L·h·s per token (PaLM App. B, full square).
 * ``mfu`` is model-FLOPs utilisation in that 6N counting, against the GPU's dense BF16 peak; it is the step MFU the
-  *best* layout reaches (defaults from planning.md §5.1: A100 0.45, H100/H200 0.40, minus 0.05 below 3B params or
+  *best* layout reaches (defaults from docs/planning.md §5.1: A100 0.45, H100/H200 0.40, minus 0.05 below 3B params or
   above 4,096 GPUs). Other layouts are scaled by the throughput model (pipeline bubble, exposed TP/DP/PP
   communication, recompute). ``goodput`` (default 0.9) covers restarts, evals and downtime.
 * days = C / (G · peak · mfu · goodput) / 86,400; GPU-hours = 24 · days · G; cost = GPU-hours · $/GPU-hour.
@@ -26,11 +26,12 @@ from .model import ModelShape, shape_for_params
 from .units import GIB
 
 DEFAULT_LAW = "epoch2024"
-MFU_DEFAULTS = {"a100": 0.45, "h100": 0.40}  # planning.md §5.1 (BF16 step MFU, 6N counting)
+MFU_DEFAULTS = {"a100": 0.45, "h100": 0.40}  # docs/planning.md §5.1 (BF16 step MFU, 6N counting)
 MFU_FALLBACK = 0.40
 DEFAULT_DAYS = 30.0  # target wall-clock when neither --gpus nor --deadline-days is given
 SECONDS_PER_DAY = 86_400.0
 MIN_PARAMS = 1e6
+MAX_GPUS = 1_000_000  # larger clusters than any built: a plan needing more is an input error
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,7 @@ def compare_laws(names, C) -> list[dict]:
 # --------------------------------------------------------------------------------------------- layout
 def default_mfu(gpu: GPU, params: float, gpus: int | None) -> tuple[float, str]:
     base = MFU_DEFAULTS.get(gpu.family, MFU_FALLBACK)
-    why = f"{gpu.family} default {base:.2f} (planning.md §5.1)" if gpu.family in MFU_DEFAULTS else \
+    why = f"{gpu.family} default {base:.2f} (docs/planning.md §5.1)" if gpu.family in MFU_DEFAULTS else \
         f"no published range for {gpu.family}; assumed {base:.2f}"
     if params < 3e9:
         base -= 0.05
@@ -399,6 +400,13 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         raise ScalePlanError(f"--gpus {gpus} exceeds --max-gpus {max_gpus}")
     if gpus is not None and deadline_days is not None:
         raise ScalePlanError("give --gpus or --deadline-days, not both")
+    for name, v in (("--gpus-per-node", gpus_per_node), ("--max-gpus", max_gpus)):
+        if v is not None and v < 1:
+            raise ScalePlanError(f"{name} must be a positive integer, got {v}")
+    if deadline_days is not None and not (deadline_days > 0 and math.isfinite(deadline_days)):
+        raise ScalePlanError(f"--deadline-days must be a positive number, got {deadline_days}")
+    if price is not None and not (price >= 0 and math.isfinite(price)):
+        raise ScalePlanError(f"--price must be a price in $ per GPU-hour (>= 0), got {price}")
     peak = g.peak_tflops("bf16") * 1e12
     if not g.supports_bf16:
         notes.append(f"{g.name} has no bf16 tensor cores: using its fp16 peak ({g.peak_tflops('fp16'):g} TFLOP/s)")
@@ -406,8 +414,18 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
     # ---- compute budget
     C_hw = None
     if gpus is not None and days is not None:
-        m0 = mfu if mfu is not None else default_mfu(g, 1e10, gpus)[0]
-        C_hw = gpus * peak * m0 * goodput * days * SECONDS_PER_DAY
+        # The default MFU depends on the model size, which depends on C: iterate to the consistent pair so the
+        # plan's own time formula returns exactly --days.
+        N_guess = params if params is not None else 1e10
+        for _ in range(4):
+            m0 = mfu if mfu is not None else default_mfu(g, N_guess, gpus)[0]
+            C_hw = gpus * peak * m0 * goodput * days * SECONDS_PER_DAY
+            if params is not None or tokens is not None or not lw.has_optimal:
+                N_guess = params if params is not None else C_hw / (6 * tokens) if tokens else N_guess
+                if params is not None or tokens is None:
+                    break
+            else:
+                N_guess = float(lw.optimal(C_hw)[0])
     given = sum(x is not None for x in (flops, target_loss)) + (C_hw is not None)
     if given > 1:
         if flops is not None and C_hw is not None and abs(C_hw / flops - 1) > 0.05:
@@ -458,12 +476,17 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
     extras = {}
     if inference_tokens is not None:
         ia = inference_aware(lw, C, inference_tokens)
+        C_budget = C
         N, D = ia["params"], ia["tokens"]
         C = 6 * N * D
         extras["inference_aware"] = ia
         notes.append(f"inference-aware (Sardana et al. 2024): {N:.3g} params on {D:.3g} tokens reach the "
                      f"compute-optimal loss and save {ia['saving_fraction']:.1%} of lifetime FLOPs "
                      f"with {inference_tokens:.3g} inference tokens")
+        if C > C_budget * 1.005:
+            notes.append(f"WARNING: training this smaller model takes {C:.3g} FLOPs, {C / C_budget - 1:.0%} more "
+                         f"than the {C_budget:.3g}-FLOP budget; the time and cost below are for {C:.3g} FLOPs "
+                         "(inference then costs less over the model's lifetime)")
     if unique_tokens is not None:
         if D > unique_tokens:
             dc = data_constrained(lw, C, unique_tokens)
@@ -510,19 +533,29 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
 
     def gpus_for_days(target_days):
         n = C / (peak * m0 * goodput * target_days * SECONDS_PER_DAY)
+        if mfu is None and n > 4096:  # the default MFU is lower at this scale: size the cluster with that one
+            n = C / (peak * default_mfu(g, N, int(n) + 1)[0] * goodput * target_days * SECONDS_PER_DAY)
         return max(1, int(math.ceil(n / gpn)) * gpn) if n > gpn else max(1, 2 ** int(math.ceil(math.log2(max(n, 1)))))
 
+    # Each data-parallel rank needs >= 1 sequence per step, and a pipeline of p stages >= p micro-batches, so
+    # tp·pp·dp <= 2·global_batch·tp_max (the search keeps the batch within 2x): past this no layout can work.
+    max_useful = 2 * gb * min(8, gpn)
     if gpus is not None:
         G, gpu_why = gpus, "given"
     elif deadline_days is not None:
         G, gpu_why = gpus_for_days(deadline_days), f"fewest GPUs (whole nodes) that finish within {deadline_days:g} days"
+        if G > min(max_useful, MAX_GPUS):
+            raise ScalePlanError(f"--deadline-days {deadline_days:g} would need about {G:,} x {g.name} (at MFU "
+                                 f"{m0:.2f}), more than a global batch of {gb} sequences can keep busy; give a "
+                                 "longer deadline or a larger --global-batch")
     else:
         G, gpu_why = gpus_for_days(DEFAULT_DAYS), f"default: whole nodes that finish in about {DEFAULT_DAYS:g} days"
-    if max_gpus is not None:
-        G = min(G, max_gpus)
-    if G > 1_000_000:
-        raise ScalePlanError(f"{C:.3g} FLOPs would need about {G:,} x {g.name} for {DEFAULT_DAYS:g} days; give "
-                             "--gpus or --deadline-days, or a smaller budget")
+        if G > MAX_GPUS:
+            raise ScalePlanError(f"{C:.3g} FLOPs would need about {G:,} x {g.name} for {DEFAULT_DAYS:g} days; give "
+                                 "--gpus or --deadline-days, or a smaller budget")
+    if max_gpus is not None and G > max_gpus:
+        gpu_why = f"capped by --max-gpus {max_gpus} (the {gpu_why.split(': ', 1)[-1]} needs {G:,})"
+        G = max_gpus
     layouts = []
     tried = 0
     G0 = G
@@ -532,18 +565,28 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
             break
         tried += 1
         G = G * 2 if G < gpn else G + gpn * max(1, G // (8 * gpn))
-        if (max_gpus is not None and G > max_gpus) or tried > 60:
+        if (max_gpus is not None and G > max_gpus) or G > max_useful or tried > 60:
             break
     if G != G0 and layouts:
         gpu_why += f"; raised from {G0} until a layout fits"
     if not layouts:
-        raise ScalePlanError(f"no parallel layout of a {shape.params_total / 1e9:.3g}B model fits on {G} x {g.name} "
-                             f"with global batch {gb} x {seq_len}: give more GPUs (--gpus), a larger --global-batch, "
-                             "or a GPU with more memory")
+        where = f"{G:,} x {g.name}" if gpus is not None else f"{G0:,} to {G:,} x {g.name}"
+        raise ScalePlanError(f"no parallel layout of a {shape.params_total / 1e9:.3g}B model fits on {where} "
+                             f"with global batch {gb} x {seq_len}: "
+                             + ("give more GPUs (--gpus), " if gpus is not None else
+                                "raise --max-gpus, " if max_gpus is not None else "")
+                             + "a different --global-batch, or a GPU with more memory")
     best = layouts[0]
     if G > 4096 and mfu is None:
         m0, mfu_why = default_mfu(g, N, G)
     days_ = C / (G * peak * m0 * goodput) / SECONDS_PER_DAY
+    if deadline_days is not None and days_ > deadline_days * 1.01:
+        notes.append(f"WARNING: the plan takes {days_:.1f} days, past --deadline-days {deadline_days:g}"
+                     + (f" (capped by --max-gpus {max_gpus})" if max_gpus is not None else ""))
+    elif gpus is None and deadline_days is None and days_ > DEFAULT_DAYS * 1.5:
+        notes.append(f"WARNING: the plan takes {days_:,.0f} days on {G:,} GPUs"
+                     + (f" (capped by --max-gpus {max_gpus}; about {DEFAULT_DAYS:g} days needs more GPUs)"
+                        if max_gpus is not None else ""))
     gpu_hours = days_ * 24 * G
     unit_price = price if price is not None else g.price_usd_per_hour
     cost = None if unit_price is None else gpu_hours * unit_price

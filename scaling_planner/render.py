@@ -20,16 +20,32 @@ def _g(x, digits=4):
 
 
 def laws_table(laws) -> Table:
-    t = Table(title="Scaling-law catalogue", title_justify="left")
+    from rich import box
+
+    t = Table(title="Scaling-law catalogue", title_justify="left", box=box.SIMPLE_HEAD)
     t.caption = "a, b: N_opt ∝ C^a, D_opt ∝ C^b.  scaleplan laws show NAME [--flops C | --params N --tokens D]"
-    for c in ("name", "form", "a", "b", "N counts", "source"):
-        t.add_column(c, no_wrap=c == "name")
+    for c in ("name / source", "form", "a", "b", "N counts"):
+        t.add_column(c, no_wrap=c != "name / source", overflow="fold")
     for law in laws:
         ex = law.exponents()
         src = law.citation.get("paper", "").split(",")[0].split(" (")[0]
-        t.add_row(law.name, law.form, _g(ex.get("a"), 3), _g(ex.get("b"), 3),
-                  law.conventions.get("N", "?").split(" ")[0].replace("non-embedding", "non-emb."), Text(src))
+        t.add_row(Text.assemble(law.name, "\n", (src, "dim")), law.form, _g(ex.get("a"), 3), _g(ex.get("b"), 3),
+                  _n_counts(law.conventions.get("N", "?")))
     return t
+
+
+def _full(x) -> str:
+    """A parameter at full precision in readable form: 0.076, 1.8172, 1.3e+09, 6.4e+13 (never 64000000000000.0)."""
+    v = float(x)
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-4):
+        mant, exp = f"{v:.10e}".split("e")
+        return f"{mant.rstrip('0').rstrip('.')}e{exp}"
+    return f"{v:.10g}"
+
+
+def _params_text(params) -> str:
+    """'X_c = 8.8e+13, alpha = 0.076': numbers at full precision, never a Python dict."""
+    return ", ".join(f"{k} = {_full(v)}" for k, v in params.items())
 
 
 def law_panel(law, out: dict) -> Panel:
@@ -40,14 +56,13 @@ def law_panel(law, out: dict) -> Panel:
     rows.add_row("form", law.summary())
     for k, v in law.params.items():
         ci = law.ci95.get(k)
-        rows.add_row(f"  {k}", repr(v) + (f"   95% CI [{_g(ci[0])}, {_g(ci[1])}]" if ci else ""))
+        rows.add_row(f"  {k}", _full(v) + (f"   95% CI [{_g(ci[0])}, {_g(ci[1])}]" if ci else ""))
     if law.allocation:
         al = law.allocation
-        k = f"k_N={al.get('k_N')}" if "k_N" in al else f"k_M={al.get('k_M')}"
-        rows.add_row("allocation", f"{k}, a={al['a']}, k_D={al.get('k_D')}, b={al.get('b')} (C in "
-                     f"{al.get('C_unit', 'FLOPs')})")
+        rows.add_row("allocation", _params_text({k: al[k] for k in ("k_N", "k_M", "a", "k_D", "b") if k in al})
+                     + f" (C in {al.get('C_unit', 'FLOPs')})")
     for key, comp in law.components.items():
-        rows.add_row(f"component {key}", f"{comp.get('title', '')}: {comp['params']}")
+        rows.add_row(f"component {key}", Text(f"{comp.get('title', '')}: {_params_text(comp['params'])}"))
     ex = law.exponents()
     if ex:
         rows.add_row("exponents", f"a = {ex['a']:.4f} (N_opt ∝ C^a), b = {ex['b']:.4f}")
@@ -68,8 +83,16 @@ def law_panel(law, out: dict) -> Panel:
     return Panel(Group(*parts), title=law.name, title_align="left")
 
 
+def _finite(x) -> bool:
+    """A finite real number (not None, NaN, inf or complex)."""
+    import math
+    import numbers
+
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def _ci(ci):
-    if not ci or ci[0] is None or ci[1] is None:
+    if not ci or len(ci) < 2 or not (_finite(ci[0]) and _finite(ci[1])):
         return "—"
     return f"[{_g(ci[0])}, {_g(ci[1])}]"
 
@@ -84,22 +107,34 @@ def fit_view(rep) -> Group:
                    + (f" (delta {rep.options.get('huber_delta'):g}), summed" if rep.options.get('loss') != 'mse'
                       else ", summed") if robust else "; least squares in log-log space"))
     parts = [head]
+    at = getattr(rep, "at_flops", None)
+    if at is not None and any("at_flops" in f.derived for f in rep.fits):
+        why = ("largest compute in the data; change with --at-flops" if getattr(rep, "at_flops_source", "") !=
+               "--at-flops" else "set with --at-flops")
+        parts.append(Text(f"N_opt, D_opt and loss at C = {at:.3g} FLOPs ({why})", style="bold"))
     for note in list(inp.get("derived", [])) + list(inp.get("warnings", [])):
         parts.append(Text(f"  note: {note}", style="yellow"))
+
+    def num(v, digits):  # a number that is not finite is never shown as if it were a value
+        if _finite(v):
+            return _g(v, digits)
+        return "— (infinite)" if isinstance(v, float) and v in (float("inf"), float("-inf")) else "—"
+
     for f in rep.fits:
-        t = Table(title=f"{f.method}  ({f.n_points} points" + (f", objective {f.objective:.10g}"
+        t = Table(title=f"{f.method}  ({f.n_points} points" + (f", objective {num(f.objective, 10)}"
                   if f.objective is not None else "") + f", converged {'yes' if f.converged else 'NO'})",
                   title_justify="left")
         t.add_column("parameter")
         t.add_column("value", justify="right")
         t.add_column("95% CI (bootstrap)", justify="right")
         for k, v in f.params.items():
-            t.add_row(k, _g(v, 6), _ci(f.ci95.get(k)))
+            t.add_row(k, num(v, 6), _ci(f.ci95.get(k)))
         for k, v in f.derived.items():
             if isinstance(v, (int, float)) and k != "at_flops":
-                t.add_row(Text(f"{k} (derived)", style="dim"), _g(v, 5), _ci(f.ci95.get(k)))
-        if "at_flops" in f.derived:
-            t.caption = f"derived N_opt/D_opt/loss at C = {f.derived['at_flops']:.3g} FLOPs"
+                t.add_row(Text(f"{k} (derived)", style="dim"), num(v, 5), _ci(f.ci95.get(k)))
+        fa = f.derived.get("at_flops")
+        if fa is not None and (at is None or abs(fa - at) > 1e-9 * abs(at)):
+            t.caption = f"derived N_opt/D_opt/loss at C = {fa:.3g} FLOPs"
         parts.append(t)
         info = f.info
         if f.method == "approach3":
@@ -135,14 +170,18 @@ def models_table(shapes) -> Table:
 
 
 def gpus_table(gpus) -> Table:
-    t = Table(title="GPU catalogue (dense peaks; memory as the driver reports it)", title_justify="left")
-    for c in ("key", "name", "memory GiB", "bf16 TFLOP/s", "fp8 TFLOP/s", "HBM GB/s", "$/GPU-h"):
-        t.add_column(c, justify="left" if c in ("key", "name") else "right")
+    from rich import box
+
+    t = Table(title="GPU catalogue (dense peaks; memory as the driver reports it)", title_justify="left",
+              box=box.SIMPLE_HEAD)
+    for c in ("key", "name", "GiB", "bf16 TF/s", "fp8 TF/s", "HBM GB/s", "$/GPU-h"):
+        t.add_column(c, justify="left" if c in ("key", "name") else "right", no_wrap=c != "name",
+                     overflow="fold")
     for g in gpus:
         t.add_row(g.key, g.name, f"{g.memory_gib:.1f}", _g(g.bf16_tflops or g.fp16_tflops, 5),
                   _g(g.fp8_tflops, 5), f"{g.mem_bw_gb_s:g}",
                   "—" if g.price_usd_per_hour is None else f"{g.price_usd_per_hour:.2f}")
-    t.caption = "prices are dated defaults (see price_source in --json); override with --price"
+    t.caption = "GiB usable; TF/s = dense TFLOP/s; prices are dated defaults (price_source in --json), or --price"
     return t
 
 
@@ -193,17 +232,30 @@ def memory_view(est) -> Group:
         lines.append(f"framework {a['framework']}, precision {a['precision']}: bytes/param weights {bp['weights']:.4g}"
                      + (f", grads {bp['gradients']:g}, optimizer (incl. master) {bp['optimizer_incl_master']:.4g}"
                         if bp["gradients"] is not None else f", LoRA adapters w/g/opt {bp['lora_adapter_w_g_opt']}"))
-        lines.append(f"ZeRO-{a['zero_stage']} (sharded: " + ", ".join(k for k, v in a["sharded"].items() if v)
-                     + f"), layout {a['layout']}, offload {a['offload']}")
-        lines.append(f"seq {a['seq_len']} x micro-batch {a['micro_batch']}, activations {a['activation_bytes']} B, "
-                     f"recompute {a['recompute']}, attention {a['attention']}, dropout {a['dropout']}, "
-                     f"logits {a['logit_bytes_per_element']} B/element")
-        lines.append("phases (GiB): " + ", ".join(f"{k} {v:.1f}" for k, v in d["phases_gib"].items())
-                     + f"; gradients alive in forward: {a['grads_alive_in_forward']}")
+        sharded = [k for k, v in a["sharded"].items() if v]
+        lay = a["layout"]
+        lines.append(f"ZeRO-{a['zero_stage']} ("
+                     + (", ".join(sharded) + " sharded" if sharded else "nothing sharded") + "), "
+                     + f"{_plural(lay['gpus'], 'GPU')}: TP {lay['tp']} x PP {lay['pp']} x DP {lay['dp']}"
+                     + (", sequence parallel" if lay["sp"] else "") + f", offload {a['offload']}")
+        lines.append(f"seq {a['seq_len']} x micro-batch {a['micro_batch']}, activations {_g(a['activation_bytes'])} B, "
+                     f"recompute {a['recompute']}, attention {a['attention']}, dropout {_g(a['dropout'])}, "
+                     f"logits {_g(a['logit_bytes_per_element'])} B/element")
+        lines.append("phases (GiB): " + ", ".join(f"{k.replace('_', ' ')} {v:.1f}"
+                                                  for k, v in d["phases_gib"].items())
+                     + ("; gradients alive during forward (accumulation)" if a["grads_alive_in_forward"] else ""))
         lines += [f"{n}" for n in a["profile_notes"]]
     lines.append(f"CUDA context {c.cuda_context_gib:g} GiB, fragmentation {c.fragmentation:.0%}; GiB = 2^30 bytes")
     parts.append(Text("assumptions:\n  " + "\n  ".join(lines), style="dim"))
     return Group(*parts)
+
+
+def _plural(n, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _n_counts(text: str) -> str:
+    return str(text).split(" ")[0].replace("non-embedding", "non-emb.")
 
 
 def _money(x):
@@ -232,7 +284,7 @@ def plan_view(plan) -> Group:
     if d["loss"] is not None:
         head.add_row("predicted loss", f"{d['loss']:.4f}" + ci("loss", lambda x: f"{x:.3f}")
                      + " (the law's own data/tokenizer units)")
-    head.add_row("model shape", f"{s['n_layers']} layers, d_model {s['d_model']}, {s['n_heads']} heads "
+    head.add_row("model shape", f"{_plural(s['n_layers'], 'layer')}, d_model {s['d_model']}, {s['n_heads']} heads "
                  f"({s['n_kv_heads']} KV), ffn {s['ffn']}, vocab {s['vocab']} -> {s['params_total']:,} params")
     head.add_row("GPUs", f"{L['gpus']} x {plan.gpu.name} ({plan.assumptions['gpus_source']})")
     head.add_row("layout", f"TP {L['tp']} x PP {L['pp']} x DP {L['dp']}, ZeRO-{L['zero_stage']}, micro-batch "
@@ -248,17 +300,18 @@ def plan_view(plan) -> Group:
     parts = [Panel(head, title="plan", title_align="left")]
     cmp = Table(title="the same budget under other laws", title_justify="left")
     for c in ("law", "params", "tokens", "tokens/param", "loss", "N counts"):
-        cmp.add_column(c, justify="left" if c in ("law", "N counts") else "right")
+        cmp.add_column(c, justify="left" if c in ("law", "N counts") else "right", no_wrap=c == "law")
     cmp.add_row(plan.law, fmt_count(d["params"]), fmt_count(d["tokens"]), f"{d['tokens_per_param']:.1f}",
-                _g(d["loss"], 4), plan.assumptions["law_conventions"].get("N", "?").split(" ")[0])
+                _g(d["loss"], 4), _n_counts(plan.assumptions["law_conventions"].get("N", "?")))
     for row in d["comparison"]:
         cmp.add_row(row["law"], fmt_count(row["params"]), fmt_count(row["tokens"]), f"{row['tokens_per_param']:.1f}",
-                    _g(row["loss"], 4), row["N_counts"])
+                    _g(row["loss"], 4), _n_counts(row["N_counts"]))
     parts.append(cmp)
     mem = Table(title=f"memory per GPU, chosen layout ({plan.memory.peak_phase.replace('_', ' ')} peak)",
                 title_justify="left")
-    for k in ("weights", "gradients", "optimizer", "activations", "logits", "buffers", "overhead", "total"):
+    for k in ("weights", "grads", "optim.", "activ.", "logits", "buffers", "other", "total"):
         mem.add_column(k, justify="right")
+    mem.caption = "GiB; other = CUDA context + allocator headroom"
     bd = d["memory_breakdown_gib"]
     mem.add_row(*[f"{bd[k]:.1f}" for k in ("weights", "gradients", "optimizer", "activations", "logits", "buffers",
                                             "overhead", "total")])
@@ -276,6 +329,6 @@ def plan_view(plan) -> Group:
     a = plan.assumptions
     parts.append(Text("assumptions:\n  " + "\n  ".join([
         a["time_formula"], a["batch"], a["lr_source"], "layouts: " + a["layout_rules"],
-        "memory: " + a["memory_profile"], "shape: " + a["shape_rule"], "price: " + str(a["price_source"])]),
+        "memory: " + a["memory_profile"], "shape: " + a["shape_rule"], "price: " + (a["price_source"] or "none (pass --price)")]),
         style="dim"))
     return Group(*parts)

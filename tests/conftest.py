@@ -24,3 +24,16 @@ def cli(capsys, monkeypatch):
         return code, out, err
 
     return run
+
+
+def pytest_report_header(config):
+    """Say which CLI-library versions the suite ran with (typer >= 0.29 vendors click; older typer uses it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"scaleplan CLI stack: typer {v('typer')}, click {v('click')}, rich {v('rich')}"

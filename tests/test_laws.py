@@ -115,10 +115,50 @@ def test_bad_law_files(tmp_path):
     with pytest.raises(ScalePlanError, match="not valid JSON"):
         load_law(str(p))
     p.write_text(json.dumps({"name": "x", "form": "chinchilla", "params": {"E": 1}}))
-    with pytest.raises(ScalePlanError, match="needs params A, B, alpha, beta"):
+    with pytest.raises(ScalePlanError, match="needs params.A, params.B, params.alpha, params.beta"):
         load_law(str(p))
     p.write_text(json.dumps({"name": "x", "form": "bogus", "params": {}}))
     with pytest.raises(ScalePlanError, match="unknown form"):
+        load_law(str(p))
+
+
+CHIN = {"E": 1.8, "A": 480.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
+
+
+@pytest.mark.parametrize("form,params,extra,match", [
+    ("chinchilla", {**CHIN, "alpha": 0.0}, {}, r"params.alpha must be > 0, got 0"),
+    ("chinchilla", {**CHIN, "beta": -0.3}, {}, r"params.beta must be > 0, got -0.3"),
+    ("chinchilla", {**CHIN, "E": -1.0}, {}, r"params.E must be >= 0"),
+    ("chinchilla", {**CHIN, "A": 0}, {}, r"params.A must be > 0"),
+    ("chinchilla", {**CHIN, "B": "big"}, {}, r'params.B must be a number, got "big"'),
+    ("chinchilla", {**CHIN, "B": True}, {}, r"params.B must be a number"),
+    ("kaplan_joint", {"N_c": 8.8e13, "D_c": 5.4e13, "alpha_N": 0.076, "alpha_D": 0}, {}, r"params.alpha_D must be > 0"),
+    ("power", {"X_c": 8.8e13, "alpha": -0.076}, {"variable": "N"}, r"params.alpha must be > 0"),
+    ("power", {"X_c": 8.8e13, "alpha": 0.076}, {"variable": "Q"}, r"needs field 'variable'"),
+    ("allocation", {"k_N": 0.1, "a": 0.0, "b": 0.5}, {}, r"params.a must be > 0"),
+    ("allocation", {"a": 0.5, "b": 0.5}, {}, r"needs params.k_N"),
+    ("chinchilla", CHIN, {"C_unit": "exaflops"}, r"C_unit 'exaflops' is unknown"),
+    ("chinchilla", CHIN, {"allocation": {"k_N": 1.0, "a": -0.5}}, r"allocation.a must be > 0"),
+    ("chinchilla", CHIN, {"samples": {"alpha": [0.3, "x"]}}, r"samples.alpha must be a non-empty list"),
+    ("chinchilla", CHIN, {"samples": {"alpha": [0.3], "beta": [0.3, 0.4]}}, r"same length"),
+    ("chinchilla", CHIN, {"samples": {"gamma": [0.3]}}, r"samples.gamma is not one of the law's params"),
+    ("chinchilla", CHIN, {"components": {"L_N": {"form": "power", "variable": "N",
+                                                 "params": {"X_c": 1.0, "alpha": 0}}}},
+     r"components.L_N.params.alpha must be > 0"),
+])
+def test_law_file_validation_names_the_field(tmp_path, form, params, extra, match):
+    """Zero/negative exponents used to raise ZeroDivisionError deep inside optimal(); now the load names the field."""
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"name": "bad", "form": form, "params": params, **extra}))
+    with pytest.raises(ScalePlanError, match=match) as ei:
+        load_law(str(p))
+    assert str(p) in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_law_file_nonfinite_rejected(tmp_path):
+    p = tmp_path / "nan.json"
+    p.write_text('{"name": "x", "form": "chinchilla", "params": {"E": NaN, "A": 1, "B": 1, "alpha": 0.3, "beta": 0.3}}')
+    with pytest.raises(ScalePlanError, match="params.E must be a finite number"):
         load_law(str(p))
 
 

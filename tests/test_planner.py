@@ -194,3 +194,30 @@ def test_budget_cli_mission_example(cli):
 def test_budget_cli_errors(cli, args, match):
     code, out, err = cli("budget", *args)
     assert code == 2 and match in err and "Traceback" not in err
+
+
+def test_gpus_days_small_model_takes_exactly_the_days_given():
+    """--gpus 8 --days 1 sizes a <3B model, whose default MFU is 0.40 (planning.md §5.1): the budget must use the
+    same MFU as the time, or the plan overruns (it used to say 1.125 days)."""
+    p = plan_budget(gpus=8, days=1, gpu="a100-80")
+    assert p.params < 3e9 and p.mfu == pytest.approx(0.40)
+    assert p.days == pytest.approx(1.0, rel=1e-6)
+
+
+def test_max_gpus_cap_is_said_in_plain_words():
+    p = plan_budget(flops=1e23, max_gpus=8)
+    assert p.layout.gpus == 8
+    assert "capped by --max-gpus 8" in p.assumptions["gpus_source"]
+    assert p.days > 1000 and any(n.startswith("WARNING: the plan takes 1,14") for n in p.notes)
+
+
+def test_inference_tokens_past_the_budget_warns():
+    p = plan_budget(flops=1e23, inference_tokens=1e13)
+    assert p.flops > 1.5e23  # Sardana: a smaller model trained longer costs more training compute
+    assert any(n.startswith("WARNING: training this smaller model takes") and "more than the 1e+23" in n
+               for n in p.notes)
+
+
+def test_deadline_beyond_what_the_batch_can_use_is_an_error():
+    with pytest.raises(ScalePlanError, match="longer deadline or a larger --global-batch"):
+        plan_budget(flops=1e23, deadline_days=0.01)
