@@ -23,7 +23,7 @@ def laws_table(laws) -> Table:
     from rich import box
 
     t = Table(title="Scaling-law catalogue", title_justify="left", box=box.SIMPLE_HEAD)
-    t.caption = "a, b: N_opt ∝ C^a, D_opt ∝ C^b.  scaleplan laws show NAME [--flops C | --params N --tokens D]"
+    t.caption = "a, b: N_opt ∝ C^a, D_opt ∝ C^b.  One law: scaleplan laws show NAME"
     for c in ("name / source", "form", "a", "b", "N counts"):
         t.add_column(c, no_wrap=c != "name / source", overflow="fold")
     for law in laws:
