@@ -142,6 +142,18 @@ def _check_writable(path: Path | None, force: bool, flag: str) -> None:
         raise ScalePlanError(f"{flag} {path}: not writable (permission denied); choose another path")
 
 
+def _distinct_outputs(*flag_paths) -> None:
+    """Two output options naming one file would leave a half-written state: refuse before any work."""
+    seen: dict = {}
+    for flag, p in flag_paths:
+        if p is None:
+            continue
+        key = p.resolve()
+        if key in seen:
+            raise ScalePlanError(f"{seen[key]} and {flag} both name {p}; give each output its own file")
+        seen[key] = flag
+
+
 @app.command("fit")
 def fit_cmd(
     path: Path = typer.Argument(..., help="Run log: CSV, TSV, JSON Lines, JSON array or Parquet."),
@@ -177,6 +189,7 @@ def fit_cmd(
     """Fit Kaplan power laws and Chinchilla Approaches 1-3 to a run log, with bootstrap intervals."""
     from .units import parse_positive
 
+    _distinct_outputs(("--save", save), ("--report", report))
     _check_writable(save, force, "--save")
     _check_writable(report, force, "--report")
     if report is not None:
@@ -277,6 +290,7 @@ def budget_cmd(
     from .planner import plan_budget
 
     emits = _parse_emits(emit)
+    _distinct_outputs(*[("--emit", p) for _, p in emits], ("--report", report))
     for _, p in emits:
         _check_writable(p, force, "--emit")
     _check_writable(report, force, "--report")
@@ -506,7 +520,10 @@ def main(argv: list[str] | None = None) -> None:
     Exit codes: 0 success, 2 bad input or usage, 1 interrupted or an internal error (one line naming it; set
     SCALEPLAN_DEBUG=1 for the traceback)."""
     import os
+    import warnings
 
+    if not os.environ.get("SCALEPLAN_DEBUG"):
+        warnings.filterwarnings("ignore", category=RuntimeWarning)  # overflow in trial steps; results are checked
     usage_error = _usage_error_class()
     try:
         rc = app(args=argv, prog_name="scaleplan", standalone_mode=False)

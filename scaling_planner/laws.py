@@ -51,10 +51,15 @@ def _c_factor(unit: str | None) -> float:
 
 def chinchilla_optimal(C, E, A, B, alpha, beta):
     """Closed-form compute-optimal (N, D) for E + A/N^alpha + B/D^beta under C = 6ND (Hoffmann Eq. 4)."""
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-    a, b = beta / (alpha + beta), alpha / (alpha + beta)
-    C6 = np.asarray(C, dtype=float) / 6.0
-    return G * C6**a, C6**b / G
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        G = np.float64(alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+        a, b = beta / (alpha + beta), alpha / (alpha + beta)
+        C6 = np.asarray(C, dtype=float) / 6.0
+        N, D = G * C6**a, C6**b / G
+    if not (np.all(np.isfinite(N)) and np.all(np.isfinite(D)) and np.all(N > 0) and np.all(D > 0)):
+        raise ScalePlanError(f"the law's parameters (A={A:g}, B={B:g}, alpha={alpha:g}, beta={beta:g}) give no finite "
+                             "compute-optimal N and D; check the law file")
+    return N, D
 
 
 def power_value(X, X_c, alpha, E=0.0):

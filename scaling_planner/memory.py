@@ -199,6 +199,8 @@ def parse_targets(text: str, shape: ModelShape | None = None) -> tuple[str, ...]
 
 
 def validate(shape: ModelShape, c: MemoryConfig) -> None:
+    if c.context is not None and (not isinstance(c.context, int) or c.context <= 0):
+        raise ScalePlanError(f"--context must be a positive integer, got {c.context}")
     for f in ("gpus", "tp", "pp", "seq_len", "micro_batch", "grad_accum", "batch"):
         v = getattr(c, f)
         if not isinstance(v, int) or v <= 0:

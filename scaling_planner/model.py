@@ -47,8 +47,10 @@ class ModelShape:
     def __post_init__(self):
         for f in ("vocab", "d_model", "n_layers", "n_heads"):
             v = getattr(self, f)
-            if not isinstance(v, int) or v <= 0:
-                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v}")
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v!r}"
+                                     if isinstance(v, (str, bool)) else
+                                     f"model shape: {f} must be a positive integer, got {v}")
         if self.n_kv_heads is None:
             object.__setattr__(self, "n_kv_heads", self.n_heads)
         if self.head_dim is None:
@@ -61,8 +63,10 @@ class ModelShape:
             object.__setattr__(self, "ffn", ffn)
         for f in ("n_kv_heads", "head_dim", "ffn"):
             v = getattr(self, f)
-            if not isinstance(v, int) or v <= 0:
-                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v}")
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ScalePlanError(f"model shape: {f} must be a positive integer, got {v!r}"
+                                     if isinstance(v, (str, bool)) else
+                                     f"model shape: {f} must be a positive integer, got {v}")
         if self.n_heads % self.n_kv_heads:
             raise ScalePlanError(f"model shape: kv heads ({self.n_kv_heads}) must divide heads ({self.n_heads})")
         if self.norm not in NORMS:
@@ -221,6 +225,14 @@ def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: in
             break
     if best is None:
         raise ScalePlanError(f"no Llama-like shape fits {n_params:.3g} params with tp={tp}, pp={pp}")
+    got = best[1].params_total
+    if abs(math.log(got / n_params)) > math.log(1.25):  # outside the family's range: never substitute silently
+        from .units import fmt_count
+
+        raise ScalePlanError(f"{fmt_count(n_params)} params is outside the Llama-like shapes scaleplan builds "
+                             f"(nearest: {fmt_count(got)}, {best[1].n_layers} layer{'s' * (best[1].n_layers != 1)} x d_model "
+                             f"{best[1].d_model}); "
+                             "give the shape (--layers/--d-model/--heads) or a config")
     return best[1]
 
 
@@ -329,14 +341,14 @@ def resolve_shape(model: str | None = None, config: str | None = None, params: f
     elif config is not None:
         base = from_hf_config(config)
     elif params is not None:
-        base = shape_for_params(params, vocab=vocab or 32000)
+        base = shape_for_params(params, vocab=32000 if vocab is None else vocab)
         vocab = None
     else:
         need = [k for k in ("n_layers", "d_model", "n_heads") if k not in kw]
         if need:
             raise ScalePlanError("name a model: --model NAME (see --list-models), --config config.json, "
                                  "--params N, or --layers/--d-model/--heads[/--vocab ...]")
-        kw.setdefault("vocab", vocab or 32000)
+        kw.setdefault("vocab", 32000 if vocab is None else vocab)
         return ModelShape(**kw)
     if vocab is not None:
         kw["vocab"] = vocab

@@ -30,7 +30,8 @@ MFU_DEFAULTS = {"a100": 0.45, "h100": 0.40}  # docs/planning.md §5.1 (BF16 step
 MFU_FALLBACK = 0.40
 DEFAULT_DAYS = 30.0  # target wall-clock when neither --gpus nor --deadline-days is given
 SECONDS_PER_DAY = 86_400.0
-MIN_PARAMS = 1e6
+MIN_PARAMS = 2e7  # the smallest Llama-like shape the planner builds (1 layer, d_model 256: 17M with vocab 32k)
+MAX_PARAMS = 4e13  # the largest Llama-like shape the planner builds (d_model 65,536, ~1,000 layers)
 MAX_GPUS = 1_000_000  # larger clusters than any built: a plan needing more is an input error
 
 
@@ -467,9 +468,12 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
                              "--target-loss L")
     if not (C > 0 and math.isfinite(C)):
         raise ScalePlanError("the compute budget must be a positive, finite number of FLOPs")
+    if N > MAX_PARAMS:
+        raise ScalePlanError(f"a budget of {C:.3g} FLOPs gives a {N:.3g}-parameter model, beyond the largest shape "
+                             f"scaleplan plans ({MAX_PARAMS:.0e} params); give a smaller budget")
     if N < MIN_PARAMS or C < 1e15:
         raise ScalePlanError(f"a budget of {C:.3g} FLOPs gives a {N:.3g}-parameter model: too small for any "
-                             "sensible language model (need >= 1e6 params and 1e15 FLOPs)")
+                             "model scaleplan plans (need >= 2e7 params and 1e15 FLOPs)")
     if lw.form == "chinchilla" and lw.params.get("beta") == 0.28:
         notes.append("WARNING: Chinchilla's rounded Approach-3 constants give ~50-150 tokens/param; "
                      "epoch2024 or chinchilla-approach1 reproduce Chinchilla's ~20")

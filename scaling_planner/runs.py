@@ -701,7 +701,7 @@ def _run_candidates(frame, run, num, mapping, bad_id, max_cols: int = 3) -> list
     for c in map(str, frame.columns):
         if c in taken or "+" in c or not c.isprintable():
             continue
-        vals = frame[c].astype(str).to_numpy()
+        vals = frame[c].fillna("").astype(str).to_numpy().astype(str)
         k = len(np.unique(vals))
         if 1 < k <= max(2, n // 2) and len(np.unique(vals[in_bad])) > 1:
             numeric = bool(pd.to_numeric(frame[c], errors="coerce").notna().all())

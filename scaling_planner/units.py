@@ -129,6 +129,8 @@ def fmt_count(x: float | None, digits: int = 3) -> str:
     """Human form of a count: 2.94e10 -> '29.4B'."""
     if x is None or not math.isfinite(x):
         return "—"
+    if abs(x) >= 1e18:
+        return f"{x:.{digits}g}"
     for div, suf in ((1e15, "P"), (1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= div:
             return f"{x / div:.{digits}g}{suf}"

@@ -87,6 +87,11 @@ FILES: dict[str, str | bytes | None] = {
     "cfg_missing.json": json.dumps({"model_type": "llama", "hidden_size": 4096}),
     "cfg_neg.json": json.dumps({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": -2,
                                 "num_attention_heads": 32, "intermediate_size": 11008, "vocab_size": 32000}),
+    "blank_note.csv": "model,N,D,loss,note\nm,1e8,2e9,3.1,x\nm,1e8,2e9,3.0,\nq,1e9,2e10,2.7,x\nm,1e8,4e9,2.9,x\n"
+                      "m,1e8,4e9,2.8,\nq,1e9,2e10,2.6,\nq,1e9,4e10,2.5,x\n",
+    "law_huge.json": _law(params={"A": 1e308}),
+    "cfg_bool.json": json.dumps({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": True,
+                                 "num_attention_heads": 32, "intermediate_size": 11008, "vocab_size": 32000}),
     # price files
     "prices_bad.json": "{",
     "prices_neg.json": json.dumps({"a100-80": -2}),
@@ -262,6 +267,19 @@ CASES: list[tuple[str, list[str], str]] = [
     ("memory-context-neg", ["memory", "--model", "llama-3-8b", "--cuda-context-gib", "-1"], "--cuda-context-gib"),
     ("memory-gpus-layout", ["memory", "--model", "llama-3-8b", "--gpus", "3", "--tp", "2"], "--gpus"),
     ("memory-bad-framework", ["memory", "--model", "llama-3-8b", "--framework", "jax"], "--framework"),
+    ("fit-merged-curves-blank-cells", ["fit", "{d}/blank_note.csv"], "--col run=model+note"),
+    ("law-huge-coefficient", ["laws", "show", "{d}/law_huge.json", "--flops", "1e23"], "no finite"),
+    ("budget-law-huge-coefficient", ["budget", "--flops", "1e23", "--law", "{d}/law_huge.json"], "no finite"),
+    ("memory-params-beyond-shapes", ["memory", "--params", "1e15"], "outside the Llama-like shapes"),
+    ("memory-params-below-shapes", ["memory", "--params", "1e5"], "outside the Llama-like shapes"),
+    ("budget-below-smallest-shape", ["budget", "--flops", "1e16"], "too small"),
+    ("memory-config-bool-layers", ["memory", "--config", "{d}/cfg_bool.json"], "got True"),
+    ("memory-context-0", ["memory", "--model", "llama-3-8b", "--inference", "--context", "0"], "--context"),
+    ("memory-vocab-0", ["memory", "--params", "7B", "--vocab", "0"], "vocab"),
+    ("budget-emit-report-same-path", ["budget", "--flops", "1e23", "--emit", "deepspeed", "{d}/same.md",
+                                      "--report", "{d}/same.md"], "both name"),
+    ("fit-save-report-same-path", ["fit", "{d}/good.csv", "--save", "{d}/s.md", "--report", "{d}/s.md"],
+     "both name"),
     ("memory-report-no-dir", ["memory", "--model", "llama-3-8b", "--report", "{d}/nodir/m.html"], "does not exist"),
 ]
 
@@ -325,3 +343,4 @@ def test_no_output_file_was_written_by_a_failed_command(results):
     assert (d / "existing.json").read_text() == "{}"  # not overwritten without --force
     assert (d / "existing.html").read_text() == "<html></html>"
     assert not (d / "x.json").exists()
+    assert not (d / "same.md").exists() and not (d / "s.md").exists()  # a clash is refused before any write
