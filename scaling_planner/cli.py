@@ -125,21 +125,10 @@ def _parse_cols(cols: list[str]) -> dict[str, str]:
 
 
 def _check_writable(path: Path | None, force: bool, flag: str) -> None:
-    """Check an output path before any work: not an existing file without --force, its folder exists and is
-    writable, and it is not a folder itself. One-line ScalePlanError naming the flag and the path."""
-    import os
+    from .errors import check_output_path
 
-    if path is None:
-        return
-    if path.is_dir():
-        raise ScalePlanError(f"{flag} {path}: is a directory; give a file name")
-    if path.exists() and not force:
-        raise ScalePlanError(f"{flag} {path}: exists; pass --force to overwrite it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ScalePlanError(f"{flag} {path}: directory {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ScalePlanError(f"{flag} {path}: not writable (permission denied); choose another path")
+    if path is not None:
+        check_output_path(path, force, flag)
 
 
 def _distinct_outputs(*flag_paths) -> None:
@@ -191,7 +180,6 @@ def fit_cmd(
 
     _distinct_outputs(("--save", save), ("--report", report))
     _check_writable(save, force, "--save")
-    _check_writable(report, force, "--report")
     if report is not None:
         from .report import check_report_path
 
@@ -293,7 +281,6 @@ def budget_cmd(
     _distinct_outputs(*[("--emit", p) for _, p in emits], ("--report", report))
     for _, p in emits:
         _check_writable(p, force, "--emit")
-    _check_writable(report, force, "--report")
     if report is not None:
         from .report import check_report_path
 
@@ -420,7 +407,6 @@ def memory_cmd(
         else:
             console().print(models_table(PRESETS.values()))
         return
-    _check_writable(report, force, "--report")
     if report is not None:
         from .report import check_report_path
 

@@ -32,3 +32,28 @@ def read_json(path, what: str):
         raise ScalePlanError(f"{p}: not a text file (cannot decode as UTF-8); give the {what}") from None
     except json.JSONDecodeError as e:
         raise ScalePlanError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
+
+
+def check_output_path(path, force: bool | None, flag: str) -> None:
+    """Check a file the command will write, before any work: not a folder, its folder exists and is writable, and
+    (unless ``force``) it does not exist yet. ``force=None`` leaves the existence check to the writer.
+    One-line ScalePlanError naming the flag and the path."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        raise ScalePlanError(f"{flag} {path}: is a directory; give a file name")
+    parent = path.parent
+    if not parent.exists():
+        raise ScalePlanError(f"{flag} {path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise ScalePlanError(f"{flag} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ScalePlanError(f"{flag} {path}: directory {parent} is not writable (permission denied)")
+    if force is None or not path.exists():
+        return
+    if not force:
+        raise ScalePlanError(f"{flag} {path}: exists; pass --force to overwrite it")
+    if not os.access(path, os.W_OK):
+        raise ScalePlanError(f"{flag} {path}: exists and is not writable")

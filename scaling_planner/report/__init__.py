@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ScalePlanError
+from ..errors import ScalePlanError, check_output_path
 
 FORMATS = (".html", ".htm", ".md")
 
@@ -22,25 +22,12 @@ def check_report_path(path: Path, force: bool | None = None) -> None:
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ScalePlanError(f"--report {path}: the format follows the extension; use .html or .md (or .htm)")
-    if path.is_dir():
-        raise ScalePlanError(f"--report {path}: is a directory; give a file name ending in .html or .md")
-    parent = path.parent
-    if not parent.exists():
-        raise ScalePlanError(f"--report {path}: directory {parent} does not exist")
-    if not parent.is_dir():
-        raise ScalePlanError(f"--report {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ScalePlanError(f"--report {path}: directory {parent} is not writable")
+    check_output_path(path, force, "--report")
     folder = path.with_name(path.stem + "_files") if path.suffix.lower() == ".md" else None
     if folder is not None and folder.exists() and not folder.is_dir():
         raise ScalePlanError(f"--report {path}: {folder} (where its figures go) exists and is not a directory")
     if force is None:
         return
-    if path.exists():
-        if not force:
-            raise ScalePlanError(f"--report {path}: exists; pass --force to overwrite it")
-        if not os.access(path, os.W_OK):
-            raise ScalePlanError(f"--report {path}: exists and is not writable")
     if folder is not None:
         if folder.exists() and not force:
             raise ScalePlanError(f"--report {path}: figure folder {folder} exists and its PNGs would be overwritten; "
