@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from scaling_planner.fitting import fit_method
-from scaling_planner.runs import load_runs
+from scaling_planner.io.runlog import load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,10 +12,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ScalePlanError": "errors",
     "parse_quantity": "units", "PF_DAY": "units",
-    "RunTable": "runs", "load_runs": "runs", "from_arrays": "runs",
-    "ScalingLaw": "laws", "load_law": "laws", "list_laws": "laws", "law_names": "laws",
+    "RunTable": "runs", "load_runs": "io.runlog", "from_arrays": "io.runlog",
+    "ScalingLaw": "laws", "load_law": "io.law_file", "list_laws": "io.law_file", "law_names": "io.law_file",
     "fit": "fitting", "FitResult": "fitting", "FitReport": "fitting",
-    "ModelShape": "model", "get_preset": "model", "shape_for_params": "model", "from_hf_config": "model",
+    "ModelShape": "model", "get_preset": "model", "shape_for_params": "model", "from_hf_config": "io.hf_config",
     "MemoryConfig": "memory", "estimate_memory": "memory", "MemoryEstimate": "memory",
     "GPU": "hardware", "get_gpu": "hardware", "list_gpus": "hardware",
     "plan_budget": "planner", "Plan": "planner",

@@ -69,8 +69,8 @@ def laws_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", 
     """List the catalogue (name, form, exponents, source). `scaleplan laws show NAME` prints one law."""
     if ctx.invoked_subcommand is not None:
         return
-    from .laws import list_laws
-    from .render import laws_table
+    from .io.law_file import list_laws
+    from .render.terminal import laws_table
 
     laws = list_laws()
     if as_json:
@@ -87,8 +87,8 @@ def laws_show(name: str = typer.Argument(..., help="Catalogue name (see `scalepl
               tokens: str | None = typer.Option(None, "--tokens", metavar="D", help="Training tokens D (e.g. 1.4T)."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON only.")):
     """Print one law in full; with --flops the compute-optimal allocation, with --params [--tokens] the loss."""
-    from .laws import load_law
-    from .render import law_panel
+    from .io.law_file import load_law
+    from .render.terminal import law_panel
 
     law = load_law(name)
     C = _num(flops, "--flops")
@@ -125,7 +125,7 @@ def _parse_cols(cols: list[str]) -> dict[str, str]:
 
 
 def _check_writable(path: Path | None, force: bool, flag: str) -> None:
-    from .errors import check_output_path
+    from .io.files import check_output_path
 
     if path is not None:
         check_output_path(path, force, flag)
@@ -181,11 +181,11 @@ def fit_cmd(
     _distinct_outputs(("--save", save), ("--report", report))
     _check_writable(save, force, "--save")
     if report is not None:
-        from .report import check_report_path
+        from .render.report import check_report_path
 
         check_report_path(report, force=force)
     from .fitting import fit
-    from .runs import load_runs
+    from .io.runlog import load_runs
 
     table = load_runs(path, _parse_cols(col), flops_unit=flops_unit, param_count=param_count, loss_unit=loss_unit,
                       log10=log10 or ())
@@ -221,14 +221,14 @@ def fit_cmd(
     if save is not None:
         saved = rep.to_law(save.stem).save(save, force=force)
     if report is not None:
-        from .report import write_fit_report
+        from .render.report import write_fit_report
 
         _headless_plots()
         write_fit_report(rep, report, command=_command_line(), force=force)
     if as_json:
         emit_json(rep.to_dict())
     else:
-        from .render import fit_view
+        from .render.terminal import fit_view
 
         c = console()
         c.print(fit_view(rep))
@@ -282,12 +282,12 @@ def budget_cmd(
     for _, p in emits:
         _check_writable(p, force, "--emit")
     if report is not None:
-        from .report import check_report_path
+        from .render.report import check_report_path
 
         check_report_path(report, force=force)
     price_table = None
     if prices is not None:
-        from .hardware import load_prices
+        from .io.prices import load_prices
 
         price_table = load_prices(prices)
     kw = dict(flops=_num(flops, "--flops"), gpus=gpus, days=days, params=_num(params, "--params"),
@@ -302,7 +302,7 @@ def budget_cmd(
     plan = plan_budget(**kw)
     written = []
     for kind, p in emits:
-        from .planner import deepspeed_config, fsdp_accelerate_config
+        from .render.emit import deepspeed_config, fsdp_accelerate_config
 
         if kind == "deepspeed":
             p.write_text(json.dumps(deepspeed_config(plan), indent=2) + "\n")
@@ -313,7 +313,7 @@ def budget_cmd(
             written.append(f"  note: the {kind} config covers sharding and batch only; set TP={plan.layout.tp}, "
                            f"PP={plan.layout.pp} in your launcher (e.g. Megatron-DeepSpeed arguments)")
     if report is not None:
-        from .report import write_plan_report
+        from .render.report import write_plan_report
 
         _headless_plots()
         write_plan_report(plan, report, command=_command_line(), force=force)
@@ -321,7 +321,7 @@ def budget_cmd(
     if as_json:
         emit_json(plan.to_dict())
     else:
-        from .render import plan_view
+        from .render.terminal import plan_view
 
         c = console()
         c.print(plan_view(plan))
@@ -339,10 +339,46 @@ def _parse_emits(emit: tuple[str, str] | None) -> list[tuple[str, Path]]:
 
 
 # ------------------------------------------------------------------------------------------------ memory
+def resolve_shape(model: str | None = None, config: str | None = None, params: float | None = None,
+                  vocab: int | None = None, **explicit):
+    """One ModelShape from the CLI's ways of naming a model: a preset, a config.json, a parameter count, or explicit
+    dimensions (``layers``, ``d_model``, ``heads``, ...); explicit values override the preset/config fields."""
+    from dataclasses import replace
+
+    from .io.hf_config import from_hf_config
+    from .model import ModelShape, get_preset, shape_for_params
+
+    ren = {"layers": "n_layers", "heads": "n_heads", "kv_heads": "n_kv_heads", "tied": "tied_embeddings",
+           "experts": "n_experts", "gated": "gated_mlp"}
+    kw = {ren.get(k, k): v for k, v in explicit.items() if v is not None}
+    given = [x for x in (model, config, params) if x is not None]
+    if len(given) > 1:
+        raise ScalePlanError("give one of --model, --config or --params")
+    if model is not None:
+        base = get_preset(model)
+    elif config is not None:
+        base = from_hf_config(config)
+    elif params is not None:
+        base = shape_for_params(params, vocab=32000 if vocab is None else vocab)
+        vocab = None
+    else:
+        need = [k for k in ("n_layers", "d_model", "n_heads") if k not in kw]
+        if need:
+            raise ScalePlanError("name a model: --model NAME (see --list-models), --config config.json, "
+                                 "--params N, or --layers/--d-model/--heads[/--vocab ...]")
+        kw.setdefault("vocab", 32000 if vocab is None else vocab)
+        return ModelShape(**kw)
+    if vocab is not None:
+        kw["vocab"] = vocab
+    if kw:
+        if "d_model" in kw and "head_dim" not in kw and "n_heads" not in kw:
+            kw["head_dim"] = None
+        return replace(base, name=f"{base.name} (modified)", **kw)
+    return base
+
+
 def _shape_from_options(model, config, params, layers, d_model, heads, kv_heads, head_dim, ffn, vocab, gated, tied,
                         experts, top_k):
-    from .model import resolve_shape
-
     N = _num(params, "--params")
     return resolve_shape(model=model, config=str(config) if config else None, params=N, vocab=vocab,
                          layers=layers, d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=ffn,
@@ -400,7 +436,7 @@ def memory_cmd(
 
     if list_models:
         from .model import PRESETS
-        from .render import models_table
+        from .render.terminal import models_table
 
         if as_json:
             emit_json([s.describe() for s in PRESETS.values()])
@@ -408,7 +444,7 @@ def memory_cmd(
             console().print(models_table(PRESETS.values()))
         return
     if report is not None:
-        from .report import check_report_path
+        from .render.report import check_report_path
 
         check_report_path(report, force=force)
     if lora_dtype not in (None, "fp32", "bf16"):
@@ -429,14 +465,14 @@ def memory_cmd(
                        inference=inference, batch=batch, context=context)
     est = estimate_memory(shape, cfg, g)
     if report is not None:
-        from .report import write_memory_report
+        from .render.report import write_memory_report
 
         _headless_plots()
         write_memory_report(est, report, command=_command_line(), force=force)
     if as_json:
         emit_json(est.to_dict())
     else:
-        from .render import memory_view
+        from .render.terminal import memory_view
 
         console().print(memory_view(est))
         if report is not None:
@@ -447,7 +483,7 @@ def memory_cmd(
 def gpus_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON only.")):
     """The GPU catalogue: usable memory, dense peak TFLOP/s, bandwidth, default price."""
     from .hardware import list_gpus
-    from .render import gpus_table
+    from .render.terminal import gpus_table
 
     gs = list_gpus()
     if as_json:
@@ -500,6 +536,12 @@ def _usage_message(e) -> str:
     return msg
 
 
+# Core errors name the keyword argument at fault (ScalePlanError.param); the CLI shows its flag. The flag is
+# --name-with-dashes unless listed here.
+FLAGS: dict[str, str] = {"zero": "--zero", "method": "--method", "n_layers": "--layers", "n_heads": "--heads",
+                         "n_kv_heads": "--kv-heads", "n_experts": "--experts"}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: bad input gives one line on stderr and exit 2, never a traceback.
 
@@ -514,7 +556,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rc = app(args=argv, prog_name="scaleplan", standalone_mode=False)
     except ScalePlanError as e:
-        print_error(str(e))
+        print_error(e.for_cli(FLAGS))
         sys.exit(2)
     except (typer.Exit, SystemExit) as e:
         code = getattr(e, "exit_code", getattr(e, "code", 0))

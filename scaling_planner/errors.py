@@ -2,7 +2,27 @@
 
 
 class ScalePlanError(ValueError):
-    """Bad input or an impossible request. The CLI prints ``str(err)`` on one line and exits 2."""
+    """Bad input or an impossible request. The CLI prints it on one line and exits 2.
+
+    ``param`` names the keyword argument at fault (``"tp"``, ``"mfu"``), and the message names it the same way, so a
+    library caller reads the name they passed. The CLI shows that first mention as its flag (``--tp``); see
+    :meth:`for_cli`. The core never spells CLI flags itself.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+    def for_cli(self, flags: dict[str, str] | None = None) -> str:
+        """The message with the first whole-word mention of ``param`` replaced by its flag (``flags[param]``, or
+        ``--`` + the name with dashes)."""
+        import re
+
+        text = str(self)
+        if not self.param:
+            return text
+        flag = (flags or {}).get(self.param, "--" + self.param.replace("_", "-"))
+        return re.sub(rf"(?<![\w-]){re.escape(self.param)}(?![\w-])", flag, text, count=1)
 
 
 def unknown_name(kind: str, name: str, known: list[str], candidates: list[str] | None = None) -> ScalePlanError:
@@ -12,48 +32,3 @@ def unknown_name(kind: str, name: str, known: list[str], candidates: list[str] |
     close = difflib.get_close_matches(name, candidates or known, n=1, cutoff=0.3)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ScalePlanError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}")
-
-
-def read_json(path, what: str):
-    """Parse a JSON file, turning a missing file or broken JSON into a one-line ScalePlanError naming it."""
-    import json
-    from pathlib import Path
-
-    p = Path(path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScalePlanError(f"{p}: no such {what}") from None
-    except IsADirectoryError:
-        raise ScalePlanError(f"{p}: is a directory; give the {what} itself") from None
-    except PermissionError:
-        raise ScalePlanError(f"{p}: permission denied reading the {what}") from None
-    except UnicodeDecodeError:
-        raise ScalePlanError(f"{p}: not a text file (cannot decode as UTF-8); give the {what}") from None
-    except json.JSONDecodeError as e:
-        raise ScalePlanError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
-
-
-def check_output_path(path, force: bool | None, flag: str) -> None:
-    """Check a file the command will write, before any work: not a folder, its folder exists and is writable, and
-    (unless ``force``) it does not exist yet. ``force=None`` leaves the existence check to the writer.
-    One-line ScalePlanError naming the flag and the path."""
-    import os
-    from pathlib import Path
-
-    path = Path(path)
-    if path.is_dir():
-        raise ScalePlanError(f"{flag} {path}: is a directory; give a file name")
-    parent = path.parent
-    if not parent.exists():
-        raise ScalePlanError(f"{flag} {path}: directory {parent} does not exist")
-    if not parent.is_dir():
-        raise ScalePlanError(f"{flag} {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ScalePlanError(f"{flag} {path}: directory {parent} is not writable (permission denied)")
-    if force is None or not path.exists():
-        return
-    if not force:
-        raise ScalePlanError(f"{flag} {path}: exists; pass --force to overwrite it")
-    if not os.access(path, os.W_OK):
-        raise ScalePlanError(f"{flag} {path}: exists and is not writable")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ScalePlanError, read_json, unknown_name
+from .errors import ScalePlanError
 from .units import PF_DAY
 
 SCHEMA = "scaleplan.law/1"
@@ -284,11 +284,10 @@ class ScalingLaw:
                    extra={k: v for k, v in d.items() if k not in _KNOWN_FIELDS})
 
     def save(self, path: str | Path, force: bool = False) -> Path:
-        p = Path(path)
-        if p.exists() and not force:
-            raise ScalePlanError(f"{p} exists; pass --force to overwrite it")
-        p.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return p
+        """Write the law as JSON (:func:`scaling_planner.io.law_file.save_law`)."""
+        from .io.law_file import save_law
+
+        return save_law(self, path, force=force)
 
     def summary(self) -> str:
         """One-line formula with the parameters."""
@@ -371,35 +370,3 @@ def _c_factor_field(unit, source: str, where: str) -> float:
 def _scalar(x):
     a = np.asarray(x)
     return float(a) if a.ndim == 0 else a
-
-
-# --------------------------------------------------------------------------------------------- catalogue
-def catalogue_dir() -> Path:
-    """The folder of published laws: inside the installed package, or ``fits/`` in a source checkout."""
-    here = Path(__file__).resolve().parent
-    for cand in (here / "fits", here.parent / "fits"):
-        if cand.is_dir() and any(cand.glob("*.json")):
-            return cand
-    raise ScalePlanError("the law catalogue (fits/*.json) is missing from this installation; reinstall scaleplan")
-
-
-def list_laws() -> list[ScalingLaw]:
-    return [read_law(p) for p in sorted(catalogue_dir().glob("*.json"))]
-
-
-def law_names() -> list[str]:
-    return sorted(p.stem for p in catalogue_dir().glob("*.json"))
-
-
-def read_law(path: str | Path) -> ScalingLaw:
-    return ScalingLaw.from_dict(read_json(path, "law file"), source=str(path))
-
-
-def load_law(name_or_path: str) -> ScalingLaw:
-    """A catalogue law by name (``epoch2024``), or a law file written by ``scaleplan fit --save``."""
-    if name_or_path.endswith(".json") or "/" in name_or_path or Path(name_or_path).is_file():
-        return read_law(name_or_path)
-    path = catalogue_dir() / f"{name_or_path}.json"
-    if path.exists():
-        return read_law(path)
-    raise unknown_name("law", name_or_path, law_names())

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -37,3 +38,22 @@ def pytest_report_header(config):
             return "not installed"
 
     return f"scaleplan CLI stack: typer {v('typer')}, click {v('click')}, rich {v('rich')}"
+
+
+_MUTATION = None
+
+
+def pytest_configure(config):
+    """With SCALEPLAN_MUTATION=NAME, stub out one mechanism before any test runs (``python -m tests.mutations``)."""
+    global _MUTATION
+    name = os.environ.get("SCALEPLAN_MUTATION")
+    if name:
+        from tests.mutations import apply
+
+        _MUTATION = pytest.MonkeyPatch()
+        apply(name, _MUTATION)
+
+
+def pytest_unconfigure(config):
+    if _MUTATION is not None:
+        _MUTATION.undo()

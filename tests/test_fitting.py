@@ -10,7 +10,7 @@ from scaling_planner.errors import ScalePlanError
 from scaling_planner.fitting import fit, fit_method
 from scaling_planner.fitting.approach3 import hoffmann_grid
 from scaling_planner.fitting.objective import chinchilla_fg
-from scaling_planner.runs import from_arrays, load_runs
+from scaling_planner.io.runlog import from_arrays, load_runs
 
 from .conftest import EPOCH_CSV, EXAMPLES
 

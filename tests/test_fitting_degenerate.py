@@ -12,8 +12,8 @@ from scaling_planner.errors import ScalePlanError
 from scaling_planner.fitting import METHODS, fit, fit_method
 from scaling_planner.fitting.common import ReplicateProgress
 from scaling_planner.fitting.result import FitResult, _clean
-from scaling_planner.render import fit_view
-from scaling_planner.runs import from_arrays, load_runs
+from scaling_planner.io.runlog import from_arrays, load_runs
+from scaling_planner.render.terminal import fit_view
 
 from .conftest import EXAMPLES
 
@@ -263,7 +263,8 @@ def test_results_never_carry_complex_numbers():
 
 
 def test_rising_data_report_builds_without_complex_numbers(tmp_path):
-    from scaling_planner.report.build import fit_content, render_html
+    from scaling_planner.render.report.document import render_html
+    from scaling_planner.render.report.fit import fit_content
 
     rep = fit(rising_table(), bootstrap=20)
     for f in rep.fits:
@@ -316,7 +317,7 @@ def test_at_flops_option_applies_to_every_method():
 
 
 def test_report_header_names_the_budget():
-    from scaling_planner.report.build import fit_content
+    from scaling_planner.render.report.fit import fit_content
 
     rep = fit(isoflop_table(), ["approach2"], bootstrap=0)
     summary = dict(fit_content(rep).summary)

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scaling_planner.errors import ScalePlanError
-from scaling_planner.laws import ScalingLaw, catalogue_dir, law_names, list_laws, load_law
+from scaling_planner.io.law_file import catalogue_dir, law_names, list_laws, load_law
+from scaling_planner.laws import ScalingLaw
 
 # Hoffmann et al. 2022, Table 3 (Approach 1 projections): params, FLOPs, tokens.
 TABLE3 = [(400e6, 1.92e19, 8.0e9), (1e9, 1.21e20, 20.2e9), (10e9, 1.23e22, 205.1e9), (67e9, 5.76e23, 1.5e12),

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scaling_planner.errors import ScalePlanError
-from scaling_planner.runs import load_runs
+from scaling_planner.io.runlog import load_runs
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

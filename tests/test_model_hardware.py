@@ -4,9 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from scaling_planner.cli import resolve_shape
 from scaling_planner.errors import ScalePlanError
-from scaling_planner.hardware import get_gpu, list_gpus, load_prices
-from scaling_planner.model import ModelShape, from_hf_config, get_preset, resolve_shape, shape_for_params
+from scaling_planner.hardware import get_gpu, list_gpus
+from scaling_planner.io.hf_config import from_hf_config
+from scaling_planner.io.prices import load_prices
+from scaling_planner.model import ModelShape, get_preset, shape_for_params
 
 CFG = Path(__file__).parent / "fixtures" / "hf_configs"
 

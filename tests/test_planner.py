@@ -5,8 +5,9 @@ import json
 import pytest
 
 from scaling_planner.errors import ScalePlanError
-from scaling_planner.laws import load_law
-from scaling_planner.planner import deepspeed_config, fsdp_accelerate_config, plan_budget
+from scaling_planner.io.law_file import load_law
+from scaling_planner.planner import plan_budget
+from scaling_planner.render.emit import deepspeed_config, fsdp_accelerate_config
 
 from .test_laws import TABLE3
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scaling_planner.fitting import fit, fit_method
-from scaling_planner.runs import from_arrays
+from scaling_planner.io.runlog import from_arrays
 
 from .test_fitting import chinchilla_loss, isoflop_grid
 
@@ -21,7 +21,7 @@ def synthetic_report():
 
 
 def test_figure_functions_have_expected_artists(synthetic_report):
-    from scaling_planner.report import plots
+    from scaling_planner.render.report import plots
 
     a3 = synthetic_report.get("approach3")
     fig = plots.plot_parametric(a3)
@@ -38,7 +38,7 @@ def test_figure_functions_have_expected_artists(synthetic_report):
 
 
 def test_approach1_envelope_figure():
-    from scaling_planner.report import plots
+    from scaling_planner.render.report import plots
 
     rows = []
     for N in np.geomspace(5e7, 5e9, 6):
@@ -52,7 +52,7 @@ def test_approach1_envelope_figure():
 
 
 def test_html_report_self_contained_and_escaped(synthetic_report, tmp_path):
-    from scaling_planner.report.build import fit_report
+    from scaling_planner.render.report import write_fit_report as fit_report
 
     out = tmp_path / "report.html"
     fit_report(synthetic_report, out, command="scaleplan fit synthetic.csv --report report.html")
@@ -70,7 +70,7 @@ def test_html_report_self_contained_and_escaped(synthetic_report, tmp_path):
 
 
 def test_html_escapes_run_names(tmp_path):
-    from scaling_planner.report.build import Report, Table, write
+    from scaling_planner.render.report.document import Report, Table, write
 
     rep = Report(title="<script>alert(1)</script>", summary=[("run", "<script>alert(1)</script>")],
                  tables=[Table("t", ["run"], [["<script>alert(1)</script>"]])], command="x")
@@ -82,7 +82,7 @@ def test_html_escapes_run_names(tmp_path):
 
 
 def test_markdown_report_links_resolve(synthetic_report, tmp_path):
-    from scaling_planner.report.build import fit_report
+    from scaling_planner.render.report import write_fit_report as fit_report
 
     out = tmp_path / "r.md"
     fit_report(synthetic_report, out)
@@ -109,8 +109,8 @@ def test_cli_reports(cli, tmp_path):
 
 
 def test_frontier_and_time_cost_figures(synthetic_report):
-    from scaling_planner.laws import load_law
-    from scaling_planner.report import plots
+    from scaling_planner.io.law_file import load_law
+    from scaling_planner.render.report import plots
 
     laws = [load_law(n) for n in ("kaplan2020", "chinchilla-approach1", "epoch2024")]
     fig = plots.plot_frontier([synthetic_report.get("approach3"), synthetic_report.get("approach2")], laws,
@@ -142,7 +142,7 @@ def test_importing_plots_leaves_the_backend_alone():
 
     probe = """
 import io, json, sys, matplotlib
-import scaling_planner.report.plots as plots
+import scaling_planner.render.report.plots as plots
 fig = plots.plot_time_cost([8, 16, 32], [4.0, 2.1, 1.1], [1e3, 1.1e3, 1.2e3], chosen=16)
 buf = io.BytesIO()
 fig.savefig(buf, format="png")
@@ -157,7 +157,7 @@ import matplotlib
 matplotlib.use("svg")  # whatever the user (or Jupyter) chose must survive
 before = matplotlib.get_backend()
 import io
-import scaling_planner.report.plots as plots
+import scaling_planner.render.report.plots as plots
 plots.plot_memory_bars(["a"], [{"weights": 1.0}], 80).savefig(io.BytesIO(), format="png")
 print(before + " " + matplotlib.get_backend())
 """
@@ -243,8 +243,8 @@ def _layout_problems(fig):
 
 
 def test_figures_read_well(synthetic_report):
-    from scaling_planner.laws import load_law
-    from scaling_planner.report import plots
+    from scaling_planner.io.law_file import load_law
+    from scaling_planner.render.report import plots
 
     laws = [load_law(n) for n in ("kaplan2020", "chinchilla-approach1", "epoch2024")]
     a2, a3 = synthetic_report.get("approach2"), synthetic_report.get("approach3")
@@ -266,7 +266,7 @@ def test_figures_read_well(synthetic_report):
 
 
 def test_log_ticks_are_readable():
-    from scaling_planner.report.plots import _LogTicks, fmt_count, fmt_sci
+    from scaling_planner.render.report.plots import _LogTicks, fmt_count, fmt_sci
 
     loc = _LogTicks(6)
     assert list(loc.tick_values(1e18, 1e26)) == [1e18, 1e20, 1e22, 1e24, 1e26]  # every other decade
@@ -305,8 +305,8 @@ def _degenerate_results():
 
 
 def test_degenerate_fits_do_not_crash_the_figures():
-    from scaling_planner.laws import load_law
-    from scaling_planner.report import plots
+    from scaling_planner.io.law_file import load_law
+    from scaling_planner.render.report import plots
 
     a3, kd = _degenerate_results()
     fig = plots.plot_parametric(a3)  # the frontier is complex-valued here: it used to raise TypeError
@@ -332,7 +332,7 @@ def test_degenerate_fits_do_not_crash_the_figures():
 
 def test_band_skips_degenerate_replicates():
     """Some replicates degenerate (complex frontier): the band comes from the rest, and the figure says so."""
-    from scaling_planner.report import plots
+    from scaling_planner.render.report import plots
 
     good, _ = _degenerate_results()
     from dataclasses import replace
@@ -349,8 +349,8 @@ def test_band_skips_degenerate_replicates():
 
 
 def test_degenerate_notes_reach_the_report(tmp_path):
-    from scaling_planner.report import plots
-    from scaling_planner.report.build import Figure, Report, write
+    from scaling_planner.render.report import plots
+    from scaling_planner.render.report.document import Figure, Report, write
 
     a3, _ = _degenerate_results()
     rep = Report(title="t", figures=[Figure(plots.plot_parametric(a3), "caption.", "alt", "approach3")], command="x")
@@ -376,8 +376,8 @@ def test_cli_fit_report_on_rising_loss(cli, tmp_path, ext):
 
 # ------------------------------------------------------------------------------------------ report paths
 def _tiny_report():
-    from scaling_planner.report import plots
-    from scaling_planner.report.build import Figure, Report
+    from scaling_planner.render.report import plots
+    from scaling_planner.render.report.document import Figure, Report
 
     fig = plots.plot_memory_bars(["a"], [{"weights": 1.0}], 80)
     return Report(title="t", figures=[Figure(fig, "c", "alt", "memory")], command="x")
@@ -385,8 +385,8 @@ def _tiny_report():
 
 def test_markdown_report_does_not_overwrite_figures(tmp_path):
     from scaling_planner.errors import ScalePlanError
-    from scaling_planner.report import check_report_path
-    from scaling_planner.report.build import write
+    from scaling_planner.render.report import check_report_path
+    from scaling_planner.render.report.document import write
 
     out, folder = tmp_path / "r.md", tmp_path / "r_files"
     folder.mkdir()
@@ -423,7 +423,7 @@ def test_report_path_checks(tmp_path):
     import os
 
     from scaling_planner.errors import ScalePlanError
-    from scaling_planner.report import check_report_path
+    from scaling_planner.render.report import check_report_path
 
     with pytest.raises(ScalePlanError) as e:
         check_report_path(Path("/nonexistent/x.html"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scaling_planner.errors import ScalePlanError
-from scaling_planner.runs import ALIASES, from_arrays, load_runs
+from scaling_planner.io.runlog import ALIASES, from_arrays, load_runs
 from scaling_planner.units import PF_DAY
 
 from .conftest import EPOCH_CSV, EXAMPLES
@@ -500,7 +500,7 @@ def test_cli_loss_unit_and_log10_options(tmp_path):
 
 def test_pf_day_budget_column_alone_converts_compute_too(tmp_path):
     """An IsoFLOP table with only a budget column in PF-days: C is the budget, in FLOPs (1 PF-day = 8.64e19)."""
-    from scaling_planner.runs import load_runs
+    from scaling_planner.io.runlog import load_runs
 
     p = tmp_path / "pf.csv"
     p.write_text("N,budget,loss\n1e8,1,3.2\n3e8,1,3.1\n1e8,3,3.0\n3e8,3,2.9\n")

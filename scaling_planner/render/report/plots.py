@@ -637,7 +637,7 @@ def plot_frontier(fits, laws, target_flops=None, c_range=None) -> Figure:
             if _curve(ax, x, y, f"{law.name}", fig, notes, color=col, lw=1.2, ls="--", zorder=4,
                       label=f"{law.name} (N: {conv})") is not None:  # thin dashes over the fits: both visible
                 ref[ax].append(y)
-    from ..laws import ScalingLaw
+    from ...laws import ScalingLaw
 
     fitted = {axn: [], axd: []}
     for i, f in enumerate(fits):

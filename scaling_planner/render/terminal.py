@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .units import fmt_count
+from ..units import fmt_count
 
 
 def _g(x, digits=4):
@@ -186,7 +186,7 @@ def gpus_table(gpus) -> Table:
 
 
 def memory_view(est) -> Group:
-    from .units import GIB
+    from ..units import GIB
 
     d = est.to_dict()
     s = est.shape
@@ -263,7 +263,7 @@ def _money(x):
 
 
 def plan_view(plan) -> Group:
-    from .units import fmt_count
+    from ..units import fmt_count
 
     d = plan.to_dict()
     s = d["shape"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ScalePlanError, check_output_path
+from ...errors import ScalePlanError
+from ...io.files import check_output_path
 
 FORMATS = (".html", ".htm", ".md")
 
@@ -36,19 +37,28 @@ def check_report_path(path: Path, force: bool | None = None) -> None:
             raise ScalePlanError(f"--report {path}: figure folder {folder} is not writable")
 
 
-def write_fit_report(rep, path: Path, command: str = "", force: bool = False) -> Path:
-    from .build import fit_report
+def _write(build, obj, path: Path, command: str, force: bool) -> Path:
+    """Check ``path`` (before any figure is drawn), build the report content with ``build(obj, command)`` and write
+    it."""
+    from .document import write
 
-    return fit_report(rep, Path(path), command=command, force=force)
+    check_report_path(Path(path), force=force)
+    return write(build(obj, command), Path(path), force)
+
+
+def write_fit_report(rep, path: Path, command: str = "", force: bool = False) -> Path:
+    from .fit import fit_content
+
+    return _write(fit_content, rep, path, command, force)
 
 
 def write_memory_report(est, path: Path, command: str = "", force: bool = False) -> Path:
-    from .build import memory_report
+    from .memory import memory_content
 
-    return memory_report(est, Path(path), command=command, force=force)
+    return _write(memory_content, est, path, command, force)
 
 
 def write_plan_report(plan, path: Path, command: str = "", force: bool = False) -> Path:
-    from .build import plan_report
+    from .plan import plan_content
 
-    return plan_report(plan, Path(path), command=command, force=force)
+    return _write(plan_content, plan, path, command, force)

@@ -1,0 +1,103 @@
+"""The fit report: what a FitReport holds, as summary, tables, figures and warnings."""
+
+from __future__ import annotations
+
+from ...units import fmt_count
+from .document import Figure, Report, Table
+
+
+def _ci(ci):
+    return "—" if not ci or ci[0] is None else f"[{ci[0]:.4g}, {ci[1]:.4g}]"
+
+
+def fit_content(frep, command: str = "") -> Report:
+    from ...io.law_file import load_law
+    from . import plots
+
+    inp = frep.input
+    conv = f"N counts {inp['param_count']} parameters; loss in the run log's units (nats/token unless stated)"
+    rep = Report(title=f"Scaling-law fit: {inp['file']}", command=command)
+    rep.summary = [("file", inp["file"]), ("rows used", inp.get("rows_used", inp["rows"])), ("runs", inp["runs"]),
+                   ("methods fitted", ", ".join(f.method for f in frep.fits)),
+                   ("methods skipped", "; ".join(f"{k}: {v}" for k, v in frep.skipped.items()) or "none")]
+    import math
+    import numbers
+
+    def finite(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+    def val(v):  # a number that is not finite is never shown as if it were a value
+        if finite(v) or not isinstance(v, numbers.Number):
+            return v
+        return "— (infinite)" if isinstance(v, float) and math.isinf(v) else "—"
+
+    def ci(c):
+        return _ci(c) if c and len(c) == 2 and finite(c[0]) and finite(c[1]) else "—"
+
+    at = getattr(frep, "at_flops", None)
+    if at is not None and any("at_flops" in f.derived for f in frep.fits):
+        why = ("largest compute in the data; change with --at-flops" if getattr(frep, "at_flops_source", "") !=
+               "--at-flops" else "set with --at-flops")
+        rep.summary.append(("N_opt, D_opt and loss at", f"C = {at:.3g} FLOPs ({why}), for every method"))
+    prim = frep.primary()
+    if prim is not None and prim.converged and all(finite(prim.derived.get(k))
+                                                   for k in ("N_opt", "D_opt", "tokens_per_param")):
+        d = prim.derived
+        rep.summary.append((f"{prim.method} at {d['at_flops']:.3g} FLOPs",
+                            f"N_opt {fmt_count(d['N_opt'])}, D_opt {fmt_count(d['D_opt'])}, "
+                            f"{d['tokens_per_param']:.1f} tokens/param"))
+    bad = [f.method for f in frep.fits if not f.converged]
+    if bad:
+        rep.summary.append(("not usable (converged: no)", ", ".join(bad) + " — see warnings"))
+    rep.inputs = [("file", inp["file"]), ("sha256", inp["sha256"]), ("columns", inp["columns"]),
+                  ("parameter convention", inp["param_count"]), ("derived", "; ".join(inp["derived"]) or "none"),
+                  ("N range", inp["N_range"]), ("C range (FLOPs)", inp["C_range"])]
+    for f in frep.fits:
+        rows = [[k, val(v), ci(f.ci95.get(k))] for k, v in f.params.items()]
+        rows += [[f"{k} (derived)", val(v), ci(f.ci95.get(k))] for k, v in f.derived.items()
+                 if isinstance(v, (int, float)) and k != "at_flops"]
+        note = f"{f.n_points} points; objective {f.objective}; converged {f.converged}"
+        if f.method == "approach3":
+            note += (f"; {f.info['n_starts_at_best']} of {f.info['n_starts']} starts reached the best objective "
+                     f"({f.info['loss']} on log loss, summed)")
+        if f.holdout and "mean_abs_rel_error" in f.holdout:
+            note += (f"; holdout of {len(f.holdout['runs'])} largest runs: mean |rel. error| "
+                     f"{f.holdout['mean_abs_rel_error']:.2%}")
+        rep.tables.append(Table(f"{f.method}", ["parameter", "value", "95% CI (bootstrap)"], rows, note))
+        if f.holdout and f.holdout.get("points"):
+            rep.tables.append(Table(f"{f.method}: held-out runs (fitted without them)",
+                                    ["run", "N", "D", "loss", "predicted", "relative error"],
+                                    [[q["run"], fmt_count(q["N"]), fmt_count(q["D"]), q["loss"], q["predicted"],
+                                      f"{q['rel_error']:+.2%}"] for q in f.holdout["points"]]))
+        rep.warnings += [f"{f.method}: {w}" for w in f.warnings]
+        fig = None
+        if not f.converged:  # a figure of an unusable law (negative exponents, overflow) would be nonsense
+            if f.method in ("approach1", "approach2", "approach3", "kaplan_N", "kaplan_D", "kaplan_C"):
+                rep.warnings.append(f"{f.method}: no figure, because the fit is not usable (converged: no)")
+        elif f.method == "approach3":
+            fig, cap = plots.plot_parametric(f), "Approach 3: runs (colour = log10 N), compute-optimal frontier " \
+                                                 "with 95% bootstrap band, shaded extrapolation; residuals vs compute."
+        elif f.method == "approach2":
+            fig, cap = plots.plot_isoflop(f), "Approach 2: IsoFLOP parabolas and vertices; N_opt(C) power law."
+        elif f.method == "approach1":
+            fig, cap = plots.plot_envelope(f), "Approach 1: training curves, their envelope, and N_opt(C)."
+        if fig is not None:
+            rep.figures.append(Figure(fig, f"{cap} {conv}.", f"{f.method} fit figure", f.method))
+    singles = [f for f in frep.fits if f.method in ("kaplan_N", "kaplan_D", "kaplan_C") and f.converged]
+    if singles:
+        rep.figures.insert(0, Figure(plots.plot_single(singles), "Kaplan single-variable power laws: selected points "
+                                     "(best loss per size / per token count, compute frontier), all points in grey, the "
+                                     f"fit with its 95% bootstrap band; shaded: extrapolation. {conv}.",
+                                     "Kaplan power-law fits", "kaplan"))
+    alloc = [f for f in frep.fits if f.method in ("approach1", "approach2", "approach3") and f.converged]
+    if alloc:
+        laws = [load_law(n) for n in ("kaplan2020", "chinchilla-approach1", "epoch2024")]
+        t = frep.table
+        rep.figures.append(Figure(plots.plot_frontier(alloc, laws, frep.options.get("at_flops"),
+                                                      (t.C.min(), max(t.C.max() * 1e4, 1e24))),
+                                  "Compute-optimal N and D: your fits (bands: 95% bootstrap) against Kaplan (non-"
+                                  "embedding N), Chinchilla Approach 1 and Epoch (total N). " + conv + ".",
+                                  "frontier comparison", "frontier"))
+    rep.warnings += list(inp.get("warnings", []))
+    rep.assumptions = [(k, v) for k, v in frep.options.items()]
+    return rep
