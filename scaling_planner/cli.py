@@ -143,11 +143,18 @@ def _distinct_outputs(*flag_paths) -> None:
         seen[key] = flag
 
 
+def _fit_methods_help() -> str:
+    """The fitting methods, one clause each, from the registry (fitting/registry.py)."""
+    from .fitting.registry import help_text
+
+    return help_text()
+
+
 @app.command("fit")
 def fit_cmd(
     path: Path = typer.Argument(..., help="Run log: CSV, TSV, JSON Lines, JSON array or Parquet."),
-    method: str | None = typer.Option(None, "--method", metavar="NAME", help="Comma-separated: kaplan_N, kaplan_D, kaplan_C, "
-                                         "kaplan_ND, approach1, approach2, approach3 (default: all the data supports)."),
+    method: str | None = typer.Option(None, "--method", metavar="NAME", help="Comma-separated methods (default: all the "
+                                      "data supports): " + _fit_methods_help() + "."),
     col: list[str] = typer.Option([], "--col", metavar="ROLE=COLUMN", help="Map a column: ROLE=COLUMN (roles: run, N, D, C, loss, step, "
                                   "budget); join columns into a run id with run=a+b."),
     flops_unit: str = typer.Option("flops", "--flops-unit", metavar="UNIT", help="Unit of the compute column: flops or pf-days."),
@@ -296,7 +303,8 @@ def budget_cmd(
               gpus_per_node=gpus_per_node, max_gpus=max_gpus, deadline_days=deadline_days,
               inference_tokens=_num(inference_tokens, "--inference-tokens"),
               unique_tokens=_num(unique_tokens, "--unique-tokens"),
-              compare=tuple(x.strip() for x in compare.split(",")) if compare else None, prices=price_table)
+              compare=tuple(x.strip() for x in compare.split(",")) if compare else None, prices=price_table,
+              scan=report is not None)  # the report's time/cost-vs-GPUs figure
     if days is not None and not days > 0:
         raise ScalePlanError("--days must be a positive number")
     plan = plan_budget(**kw)
@@ -385,6 +393,37 @@ def _shape_from_options(model, config, params, layers, d_model, heads, kv_heads,
                          gated=gated, tied=tied, experts=experts, top_k=top_k)
 
 
+# FSDP sharding-strategy names for --zero (docs/memory.md §2)
+ZERO_ALIASES = {"0": 0, "1": 1, "2": 2, "3": 3, "no_shard": 0, "ddp": 0, "shard_grad_op": 2, "full_shard": 3,
+                "hybrid_shard": 3, "fsdp": 3, "none": 0}
+LORA_TARGET_ALIASES = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o", "gate_proj": "gate", "up_proj": "up",
+                       "down_proj": "down", "w1": "gate", "w3": "up", "w2": "down", "output_proj": "o"}
+
+
+def parse_zero(value: str | int) -> int:
+    """--zero: a ZeRO stage 0-3 or an FSDP sharding-strategy name."""
+    key = str(value).strip().lower().replace("-", "_")
+    if key not in ZERO_ALIASES:
+        raise ScalePlanError(f"--zero must be 0, 1, 2, 3 or an FSDP name (no_shard, shard_grad_op, full_shard, "
+                             f"hybrid_shard), got {value!r}")
+    return ZERO_ALIASES[key]
+
+
+def parse_targets(text: str) -> tuple[str, ...]:
+    """--lora-targets: comma-separated linears (scaleplan, Hugging Face or torchtune names) or all-linear."""
+    from .model import LINEARS
+
+    if text.strip().lower() in ("all", "all-linear", "all_linear"):
+        return LINEARS
+    out = []
+    for t in text.split(","):
+        t = LORA_TARGET_ALIASES.get(t.strip(), t.strip())
+        if t not in LINEARS:
+            raise ScalePlanError(f"--lora-targets: unknown module {t!r}; use q,k,v,o,gate,up,down or all-linear")
+        out.append(t)
+    return tuple(dict.fromkeys(out))
+
+
 @app.command("memory")
 def memory_cmd(
     model: str | None = typer.Option(None, "--model", metavar="NAME", help="Preset name (see --list-models)."),
@@ -432,7 +471,7 @@ def memory_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ):
     """Per-GPU training memory (weights, grads, optimizer, activations, logits) checked against a GPU."""
-    from .memory import MemoryConfig, estimate_memory, parse_targets, parse_zero
+    from .memory import MemoryConfig, estimate_memory
 
     if list_models:
         from .model import PRESETS
@@ -447,8 +486,6 @@ def memory_cmd(
         from .render.report import check_report_path
 
         check_report_path(report, force=force)
-    if lora_dtype not in (None, "fp32", "bf16"):
-        raise ScalePlanError("--lora-dtype must be fp32 or bf16")
     shape = _shape_from_options(model, config, params, layers, d_model, heads, kv_heads, head_dim, ffn, vocab, gated,
                                 tied, experts, top_k)
     g = None
@@ -539,7 +576,8 @@ def _usage_message(e) -> str:
 # Core errors name the keyword argument at fault (ScalePlanError.param); the CLI shows its flag. The flag is
 # --name-with-dashes unless listed here.
 FLAGS: dict[str, str] = {"zero": "--zero", "method": "--method", "n_layers": "--layers", "n_heads": "--heads",
-                         "n_kv_heads": "--kv-heads", "n_experts": "--experts"}
+                         "n_kv_heads": "--kv-heads", "n_experts": "--experts", "n_params": "--params",
+                         "methods": "--method", "delta": "--huber-delta"}  # fit(methods=..., delta=...)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,26 +4,26 @@
 class ScalePlanError(ValueError):
     """Bad input or an impossible request. The CLI prints it on one line and exits 2.
 
-    ``param`` names the keyword argument at fault (``"tp"``, ``"mfu"``), and the message names it the same way, so a
+    ``param`` names the keyword argument(s) at fault (``"tp"``, ``"mfu"``), and the message names it the same way, so a
     library caller reads the name they passed. The CLI shows that first mention as its flag (``--tp``); see
     :meth:`for_cli`. The core never spells CLI flags itself.
     """
 
-    def __init__(self, message: str, *, param: str | None = None):
+    def __init__(self, message: str, *, param: str | tuple[str, ...] | None = None):
         super().__init__(message)
         self.param = param
 
     def for_cli(self, flags: dict[str, str] | None = None) -> str:
-        """The message with the first whole-word mention of ``param`` replaced by its flag (``flags[param]``, or
-        ``--`` + the name with dashes)."""
+        """The message with the first whole-word mention of each name in ``param`` replaced by its flag
+        (``flags[name]``, or ``--`` + the name with dashes)."""
         import re
 
         text = str(self)
-        if not self.param:
-            return text
-        flag = (flags or {}).get(self.param, "--" + self.param.replace("_", "-"))
-        return re.sub(rf"(?<![\w-]){re.escape(self.param)}(?![\w-])", flag, text, count=1)
-
+        names = (self.param,) if isinstance(self.param, str) else tuple(self.param or ())
+        for name in names:
+            flag = (flags or {}).get(name, "--" + name.replace("_", "-"))
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, text, count=1)
+        return text
 
 def unknown_name(kind: str, name: str, known: list[str], candidates: list[str] | None = None) -> ScalePlanError:
     """'unknown KIND NAME. Did you mean X? Known KINDs: ...' with the closest match among ``candidates``."""

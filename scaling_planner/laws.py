@@ -11,6 +11,10 @@ Forms (``ScalingLaw.form``) and their parameters:
   non-embedding FLOPs/token M instead; then N = M/6.
 * ``data_constrained`` Muennighoff et al. 2023: the Chinchilla form on effective N', D' for repeated data.
 
+Each formula has one home, a module-level function below (``chinchilla_loss``, ``chinchilla_G``,
+``chinchilla_allocation``/``chinchilla_optimal``, ``kaplan_joint_loss``, ``power_value``, ``allocation_value``, ...);
+:class:`ScalingLaw`, the fitters, the holdout check and the figures call them (docs/fitting.md §2).
+
 Units: N parameters (total or non-embedding, see ``conventions["N"]``), D tokens, C FLOPs unless ``C_unit`` says
 PF-days (1 PF-day = 8.64e19 FLOPs). Loss in nats/token on the law's own data and tokenizer: absolute losses do not
 transfer across data sets (Kaplan Sec. 1.2).
@@ -49,22 +53,85 @@ def _c_factor(unit: str | None) -> float:
     raise ScalePlanError(f"unknown C_unit {unit!r}: use 'FLOPs' or 'PF-days'")
 
 
-def chinchilla_optimal(C, E, A, B, alpha, beta):
-    """Closed-form compute-optimal (N, D) for E + A/N^alpha + B/D^beta under C = 6ND (Hoffmann Eq. 4)."""
+# ---------------------------------------------------------------------------------------------- law formulas
+# The one home of every law formula: ScalingLaw, the fitters (fitting/), the holdout check and the figures
+# (render/report/plots.py) all call these, through this module's attributes. N in parameters, D in tokens, C in
+# FLOPs (C = 6·N·D), loss in the law's own units. Arrays broadcast.
+
+
+def chinchilla_loss(N, D, E, A, B, alpha, beta):
+    """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, Eq. 2). ``D=None``: infinite data (no data term)."""
+    data_term = 0.0 if D is None else B / np.asarray(D, dtype=float) ** beta
+    return E + A / np.asarray(N, dtype=float) ** alpha + data_term
+
+
+def chinchilla_exponents(alpha, beta):
+    """(a, b) with N_opt ∝ C^a, D_opt ∝ C^b: a = beta/(alpha+beta), b = alpha/(alpha+beta) (Hoffmann Eq. 4)."""
+    return beta / (alpha + beta), alpha / (alpha + beta)
+
+
+def chinchilla_G(A, B, alpha, beta):
+    """G = (alpha·A/(beta·B))^(1/(alpha+beta)), the scale of the Chinchilla optimum (Hoffmann et al. 2022, Eq. 4)."""
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        G = np.float64(alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-        a, b = beta / (alpha + beta), alpha / (alpha + beta)
+        return np.asarray(alpha * A / (beta * B), dtype=float) ** (1.0 / (alpha + beta))
+
+
+def chinchilla_allocation(C, A, B, alpha, beta):
+    """Compute-optimal (N, D) of E + A/N^alpha + B/D^beta under C = 6ND, unchecked (non-finite where the parameters
+    give no optimum): N_opt = G·(C/6)^a, D_opt = G^-1·(C/6)^b (Hoffmann et al. 2022, Eq. 4; docs/fitting.md §2.2)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        G = chinchilla_G(A, B, alpha, beta)
+        a, b = chinchilla_exponents(alpha, beta)
         C6 = np.asarray(C, dtype=float) / 6.0
-        N, D = G * C6**a, C6**b / G
+        return G * C6**a, C6**b / G
+
+
+def chinchilla_optimal(C, E, A, B, alpha, beta):
+    """Closed-form compute-optimal (N, D) for E + A/N^alpha + B/D^beta under C = 6ND (Hoffmann Eq. 4); a
+    ScalePlanError when the parameters give no finite optimum."""
+    N, D = chinchilla_allocation(C, A, B, alpha, beta)
     if not (np.all(np.isfinite(N)) and np.all(np.isfinite(D)) and np.all(N > 0) and np.all(D > 0)):
         raise ScalePlanError(f"the law's parameters (A={A:g}, B={B:g}, alpha={alpha:g}, beta={beta:g}) give no finite "
                              "compute-optimal N and D; check the law file")
     return N, D
 
 
+def kaplan_joint_loss(N, D, N_c, D_c, alpha_N, alpha_D):
+    """L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020, Eq. 1.5)."""
+    r = alpha_N / alpha_D
+    return ((N_c / np.asarray(N, dtype=float)) ** r + D_c / np.asarray(D, dtype=float)) ** alpha_D
+
+
+def kaplan_joint_log_loss(N, D, N_c, D_c, alpha_N, alpha_D):
+    """log of :func:`kaplan_joint_loss`, computed in log space (no overflow for large N_c, D_c)."""
+    r = alpha_N / alpha_D
+    with np.errstate(all="ignore"):
+        return alpha_D * np.logaddexp(r * (np.log(N_c) - np.log(N)), np.log(D_c) - np.log(D))
+
+
+def kaplan_joint_exponents(alpha_N, alpha_D):
+    """(a, b) of the Kaplan joint law's optimum: a = 1/(r+1), b = r/(r+1), r = alpha_N/alpha_D."""
+    r = alpha_N / alpha_D
+    return 1 / (r + 1), r / (r + 1)
+
+
+def kaplan_joint_optimal(C, N_c, D_c, alpha_N, alpha_D):
+    """Compute-optimal (N, D) of the Kaplan joint law under C = 6ND: minimising Eq. 1.5 along D = C/(6N) gives
+    N^(r+1) = r·N_c^r·C/(6·D_c), r = alpha_N/alpha_D."""
+    r = alpha_N / alpha_D
+    C = np.asarray(C, dtype=float)
+    N = (r * N_c**r * C / (6.0 * D_c)) ** (1.0 / (r + 1.0))
+    return N, C / (6.0 * N)
+
+
 def power_value(X, X_c, alpha, E=0.0):
-    """Kaplan single-variable law E + (X_c/X)^alpha."""
+    """Kaplan single-variable law E + (X_c/X)^alpha (Kaplan et al. 2020, Eqs. 1.1-1.3; E = 0 there)."""
     return E + (X_c / np.asarray(X, dtype=float)) ** alpha
+
+
+def allocation_value(C, k, exponent):
+    """A power-law allocation k·C^exponent: N_opt = k_N·C^a or D_opt = k_D·C^b (Hoffmann Approaches 1 and 2)."""
+    return k * np.asarray(C, dtype=float) ** exponent
 
 
 @dataclass(frozen=True)
@@ -98,8 +165,9 @@ class ScalingLaw:
         return self.allocation is not None or self.form in ("chinchilla", "kaplan_joint", "allocation",
                                                             "data_constrained")
 
-    def loss(self, N=None, D=None, unique_tokens=None):
-        """Predicted loss. ``D=None`` means infinite data where the law allows it (or the law's L(N) component)."""
+    def loss(self, N=None, D=None, unique_tokens=None, *, C=None):
+        """Predicted loss. ``D=None`` means infinite data where the law allows it (or the law's L(N) component).
+        An L(C) law reads ``C`` (FLOPs) when given, else C = 6·N·D."""
         p = self.params
         if self.form in ("chinchilla", "data_constrained"):
             if N is None:
@@ -107,8 +175,7 @@ class ScalingLaw:
             N = np.asarray(N, dtype=float)
             if self.form == "data_constrained" and unique_tokens is not None and D is not None:
                 N, D = self.effective(N, D, unique_tokens)
-            data_term = 0.0 if D is None else p["B"] / np.asarray(D, dtype=float) ** p["beta"]
-            return _scalar(p["E"] + p["A"] / N ** p["alpha"] + data_term)
+            return _scalar(chinchilla_loss(N, D, p["E"], p["A"], p["B"], p["alpha"], p["beta"]))
         if self.form == "kaplan_joint":
             if N is None:
                 raise ScalePlanError(f"law {self.name}: loss needs N (params)")
@@ -116,15 +183,15 @@ class ScalingLaw:
                 if "L_N" in self.components:
                     return self.component("L_N").loss(N=N)
                 return _scalar(power_value(N, p["N_c"], p["alpha_N"]))
-            r = p["alpha_N"] / p["alpha_D"]
-            N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
-            return _scalar(((p["N_c"] / N) ** r + p["D_c"] / D) ** p["alpha_D"])
+            return _scalar(kaplan_joint_loss(N, D, p["N_c"], p["D_c"], p["alpha_N"], p["alpha_D"]))
         if self.form == "power":
             E = p.get("E", 0.0)
             if self.variable == "N":
                 x = N
             elif self.variable == "D":
                 x = D
+            elif C is not None:
+                x = np.asarray(C, float) / _c_factor(self.C_unit)
             else:
                 x = None if (N is None or D is None) else 6.0 * np.asarray(N, float) * np.asarray(D, float)
                 x = None if x is None else x / _c_factor(self.C_unit)
@@ -149,19 +216,18 @@ class ScalingLaw:
             al = self.allocation if self.allocation is not None else {**self.params, "C_unit": self.C_unit}
             Cu = C / _c_factor(al.get("C_unit", self.C_unit))
             if "k_M" in al:  # DeepSeek: M = non-embedding FLOPs/token, N ~ M/6
-                N = al["k_M"] * Cu ** al["a"] / 6.0
+                N = allocation_value(Cu, al["k_M"], al["a"]) / 6.0
             else:
-                N = al["k_N"] * Cu ** al["a"]
-            D = al["k_D"] * Cu ** al["b"] if "k_D" in al else C / (6.0 * N)
+                N = allocation_value(Cu, al["k_N"], al["a"])
+            D = allocation_value(Cu, al["k_D"], al["b"]) if "k_D" in al else C / (6.0 * N)
             return _scalar(N), _scalar(D)
         p = self.params
         if self.form in ("chinchilla", "data_constrained"):
             N, D = chinchilla_optimal(C, p["E"], p["A"], p["B"], p["alpha"], p["beta"])
             return _scalar(N), _scalar(D)
         if self.form == "kaplan_joint":
-            r = p["alpha_N"] / p["alpha_D"]
-            N = (r * p["N_c"] ** r * C / (6.0 * p["D_c"])) ** (1.0 / (r + 1.0))
-            return _scalar(N), _scalar(C / (6.0 * N))
+            N, D = kaplan_joint_optimal(C, p["N_c"], p["D_c"], p["alpha_N"], p["alpha_D"])
+            return _scalar(N), _scalar(D)
         raise ScalePlanError(f"law {self.name} ({self.form}, L({self.variable})) has no compute-optimal allocation")
 
     def exponents(self) -> dict[str, float]:
@@ -170,12 +236,13 @@ class ScalingLaw:
             return {"a": self.allocation["a"], "b": self.allocation.get("b", 1 - self.allocation["a"])}
         p = self.params
         if self.form in ("chinchilla", "data_constrained"):
-            return {"a": p["beta"] / (p["alpha"] + p["beta"]), "b": p["alpha"] / (p["alpha"] + p["beta"])}
+            a, b = chinchilla_exponents(p["alpha"], p["beta"])
+            return {"a": a, "b": b}
         if self.form == "allocation":
             return {"a": p["a"], "b": p["b"]}
         if self.form == "kaplan_joint":
-            r = p["alpha_N"] / p["alpha_D"]
-            return {"a": 1 / (r + 1), "b": r / (r + 1)}
+            a, b = kaplan_joint_exponents(p["alpha_N"], p["alpha_D"])
+            return {"a": a, "b": b}
         return {}
 
     def effective(self, N, D, unique_tokens):
@@ -186,7 +253,7 @@ class ScalingLaw:
         R_D = np.maximum(D / U_D - 1.0, 0.0)
         D_eff = U_D + U_D * p["R_D_star"] * (1.0 - np.exp(-R_D / p["R_D_star"]))
         # U_N: the compute-optimal size for the unique data (the datablations "D_to_N" rule)
-        G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1.0 / (p["alpha"] + p["beta"]))
+        G = chinchilla_G(p["A"], p["B"], p["alpha"], p["beta"])
         U_N = np.minimum(N, (U_D * G) ** (p["beta"] / p["alpha"]) * G)
         R_N = np.maximum(N / U_N - 1.0, 0.0)
         N_eff = U_N + U_N * p["R_N_star"] * (1.0 - np.exp(-R_N / p["R_N_star"]))

@@ -54,8 +54,8 @@ class ModelShape:
             object.__setattr__(self, "n_kv_heads", self.n_heads)
         if self.head_dim is None:
             if self.d_model % self.n_heads:
-                raise ScalePlanError(f"model shape: heads ({self.n_heads}) must divide d_model ({self.d_model}), "
-                                     "or give --head-dim")
+                raise ScalePlanError(f"model shape: n_heads ({self.n_heads}) must divide d_model ({self.d_model}), "
+                                     "or give head_dim", param=("n_heads", "d_model", "head_dim"))
             object.__setattr__(self, "head_dim", self.d_model // self.n_heads)
         if self.ffn is None:
             ffn = 4 * self.d_model if not self.gated_mlp else 256 * math.ceil(8 * self.d_model / 3 / 256)
@@ -202,7 +202,7 @@ def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: in
     GQA with 8 KV heads from 32 query heads up (MHA below). Heads divisible by ``tp``, layers by ``pp``.
     """
     if not (n_params > 0 and math.isfinite(n_params)):
-        raise ScalePlanError("--params must be a positive number")
+        raise ScalePlanError("n_params must be a positive number", param="n_params")
     best = None
     for d in range(256, 65537, 128):
         heads = d // 128
@@ -229,7 +229,8 @@ def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: in
         from .units import fmt_count
 
         raise ScalePlanError(f"{fmt_count(n_params)} params is outside the Llama-like shapes scaleplan builds "
-                             f"(nearest: {fmt_count(got)}, {best[1].n_layers} layer{'s' * (best[1].n_layers != 1)} x d_model "
+                             f"(nearest: {fmt_count(got)}, {best[1].n_layers} layer{'s' * (best[1].n_layers != 1)} of width "
                              f"{best[1].d_model}); "
-                             "give the shape (--layers/--d-model/--heads) or a config")
+                             "give the shape (n_layers/d_model/n_heads) or a config",
+                             param=("n_layers", "d_model", "n_heads"))
     return best[1]

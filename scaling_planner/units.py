@@ -135,3 +135,16 @@ def fmt_count(x: float | None, digits: int = 3) -> str:
         if abs(x) >= div:
             return f"{x / div:.{digits}g}{suf}"
     return f"{x:.{digits}g}"
+
+
+def is_finite_real(x) -> bool:
+    """True for a finite real number (not None, bool, NaN, inf or complex)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def fmt_ci(ci, digits: int = 4) -> str:
+    """A [low, high] interval as "[0.3171, 0.3734]" (``digits`` significant digits); "—" unless both ends are finite
+    real numbers. The one format of the 95% intervals in the terminal view and the reports."""
+    if not ci or len(ci) < 2 or not (is_finite_real(ci[0]) and is_finite_real(ci[1])):
+        return "—"
+    return f"[{ci[0]:.{digits}g}, {ci[1]:.{digits}g}]"

@@ -223,10 +223,12 @@ def test_approach1_needs_curves():
 
 def test_bad_options():
     t = from_arrays(N=[1e8, 2e8, 4e8, 8e8], D=[1e9] * 4, loss=[3, 2.9, 2.8, 2.7])
-    with pytest.raises(ScalePlanError, match="--loss"):
+    with pytest.raises(ScalePlanError, match="^loss must be one of") as e:  # the keyword; the CLI shows --loss
         fit(t, ["kaplan_N"], loss="l3")
-    with pytest.raises(ScalePlanError, match="unknown method"):
+    assert e.value.param == "loss"
+    with pytest.raises(ScalePlanError, match="unknown method 'approach4' in methods") as e:
         fit(t, ["approach4"])
+    assert e.value.param == "methods"
 
 
 def test_holdout_reports_extrapolation_error(epoch240):

@@ -334,24 +334,29 @@ def test_cli_json_has_top_level_at_flops(cli):
 
 
 # ------------------------------------------------------------------ 4. option checks
-@pytest.mark.parametrize("kw,flag", [
-    ({"drop_top_loss": -3}, "--drop-top-loss must be >= 0, got -3"),
-    ({"bootstrap": -1}, "--bootstrap must be >= 0"),
-    ({"holdout": -1}, "--holdout must be >= 0"),
-    ({"seed": -5}, "--seed must be >= 0"),
-    ({"budget_tol": 0.0}, "--budget-tol must be a fraction between 0 and 1"),
-    ({"budget_tol": 1.0}, "--budget-tol must be a fraction between 0 and 1"),
-    ({"budget_tol": float("nan")}, "--budget-tol must be a fraction between 0 and 1"),
-    ({"asymmetry": 0.0}, "--asymmetry must be a positive number"),
-    ({"asymmetry": -2.0, "loss": "asymmetric"}, "--asymmetry must be a positive number"),
-    ({"delta": float("inf")}, "--huber-delta must be a positive number"),
-    ({"at_flops": -1e20}, "--at-flops must be a positive number"),
-    ({"bootstrap": 2.5}, "--bootstrap must be a whole number"),
+@pytest.mark.parametrize("kw,message,flag", [
+    ({"drop_top_loss": -3}, "drop_top_loss must be >= 0, got -3", "--drop-top-loss must be >= 0, got -3"),
+    ({"bootstrap": -1}, "bootstrap must be >= 0", "--bootstrap must be >= 0"),
+    ({"holdout": -1}, "holdout must be >= 0", "--holdout must be >= 0"),
+    ({"seed": -5}, "seed must be >= 0", "--seed must be >= 0"),
+    ({"budget_tol": 0.0}, "budget_tol must be a fraction between 0 and 1", "--budget-tol must be a fraction"),
+    ({"budget_tol": 1.0}, "budget_tol must be a fraction between 0 and 1", "--budget-tol must be a fraction"),
+    ({"budget_tol": float("nan")}, "budget_tol must be a fraction between 0 and 1", "--budget-tol must be a fraction"),
+    ({"asymmetry": 0.0}, "asymmetry must be a positive number", "--asymmetry must be a positive number"),
+    ({"asymmetry": -2.0, "loss": "asymmetric"}, "asymmetry must be a positive number", "--asymmetry must be a"),
+    ({"delta": float("inf")}, "delta must be a positive number", "--huber-delta must be a positive number"),
+    ({"at_flops": -1e20}, "at_flops must be a positive number", "--at-flops must be a positive number"),
+    ({"bootstrap": 2.5}, "bootstrap must be a whole number", "--bootstrap must be a whole number"),
 ])
-def test_bad_numeric_options_are_rejected(kw, flag):
+def test_bad_numeric_options_are_rejected(kw, message, flag):
+    """The library names the keyword argument; the CLI shows the same message with its flag (errors.py)."""
+    from scaling_planner.cli import FLAGS
+
     t = isoflop_table()
-    with pytest.raises(ScalePlanError, match=flag.replace("(", r"\(")):
+    with pytest.raises(ScalePlanError, match="^" + message.replace("(", r"\(")) as e:
         fit(t, ["approach2"], **kw)
+    assert "--" not in str(e.value) and e.value.param in kw
+    assert e.value.for_cli(FLAGS).startswith(flag)
 
 
 def test_cli_rejects_negative_drop_top_loss(cli):

@@ -149,18 +149,24 @@ def test_fit_check_and_suggestions():
                            get_gpu("a100-80")).fits is False
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(tp=3, gpus=3), "--tp 3 must divide"),
-    (dict(pp=5, gpus=5), "--pp 5 must divide"),
-    (dict(gpus=8, tp=3, pp=1, dp=1), "tp·pp·dp"),
-    (dict(offload="optimizer"), "--offload needs ZeRO"),
-    (dict(seq_len=0), "--seq-len must be a positive integer"),
-    (dict(precision="int3"), "--precision must be one of"),
-    (dict(framework="jax"), "--framework must be one of"),
+@pytest.mark.parametrize("kw,match,param", [
+    (dict(tp=3, gpus=3), "tp 3 must divide", "tp"),
+    (dict(pp=5, gpus=5), "pp 5 must divide", "pp"),
+    (dict(gpus=8, tp=3, pp=1, dp=1), "tp·pp·dp", "gpus"),
+    (dict(offload="optimizer"), "offload needs ZeRO", ("offload", "zero")),
+    (dict(seq_len=0), "seq_len must be a positive integer", "seq_len"),
+    (dict(precision="int3"), "precision must be one of", "precision"),
+    (dict(framework="jax"), "framework must be one of", "framework"),
 ])
-def test_bad_memory_input(kw, match):
-    with pytest.raises(ScalePlanError, match=match):
+def test_bad_memory_input(kw, match, param):
+    # The library names the keyword argument (param set); the CLI shows it as the flag (errors.ScalePlanError.for_cli).
+    from scaling_planner.cli import FLAGS
+
+    with pytest.raises(ScalePlanError, match=match) as ei:
         estimate_memory(get_preset("llama-2-7b"), MemoryConfig(**kw))
+    assert ei.value.param == param and "--" not in str(ei.value)
+    for name in (param,) if isinstance(param, str) else param:
+        assert "--" + name.replace("_", "-") in ei.value.for_cli(FLAGS)
 
 
 def test_memory_cli_json_contract(cli):
@@ -178,7 +184,7 @@ def test_memory_cli_json_contract(cli):
 @pytest.mark.parametrize("args,match", [
     (["--model", "llama-3-8b", "--tp", "3", "--gpus", "3"], "--tp 3 must divide"),
     (["--layers", "0", "--d-model", "512", "--heads", "8"], "n_layers must be a positive integer"),
-    (["--layers", "4", "--d-model", "500", "--heads", "8"], "must divide d_model"),
+    (["--layers", "4", "--d-model", "500", "--heads", "8"], "--heads (8) must divide --d-model (500)"),
     (["--model", "llama-3-8b", "--gpu", "a1000"], "Did you mean"),
     (["--params", "-7e9"], "--params must be a finite number > 0"),
 ])
@@ -211,3 +217,13 @@ def test_deepspeed_zero2_estimator(offload, gib):
     assert states_bytes_per_param(est) * 2851e6 / GIB == pytest.approx(gib, abs=0.01)
     if offload != "none":
         assert est.cpu_bytes > 0
+
+
+def test_cli_parses_fsdp_names_and_lora_targets():
+    # memory.md §2: FSDP sharding strategies map to ZeRO stages; §6: HF / torchtune module names map to linears
+    from scaling_planner.cli import parse_targets, parse_zero
+
+    assert [parse_zero(z) for z in ("no_shard", "shard-grad-op", "FULL_SHARD", "hybrid_shard", "3")] == [0, 2, 3, 3, 3]
+    assert parse_targets("q_proj,v_proj,w2") == ("q", "v", "down")
+    with pytest.raises(ScalePlanError, match="--zero"):
+        parse_zero("half_shard")

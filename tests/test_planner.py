@@ -125,12 +125,28 @@ def test_fixed_allocation_interval_is_of_the_loss_only():
     (dict(flops=1e23, law="epoch2042"), "Did you mean 'epoch2024'"),
     (dict(flops=1e12), "too small"),
     (dict(target_loss=1.5), "irreducible"),
-    (dict(flops=1e23, mfu=1.5), "--mfu"),
+    (dict(flops=1e23, mfu=1.5), "mfu must be in"),
     (dict(), "give a budget"),
 ])
 def test_bad_budget_input(kw, match):
     with pytest.raises(ScalePlanError, match=match):
         plan_budget(**kw)
+
+
+@pytest.mark.parametrize("kw,param,cli", [
+    (dict(flops=1e23, mfu=1.5), "mfu", "--mfu must be in (0, 1]"),
+    (dict(flops=-1), "flops", "--flops must be a positive"),
+    (dict(flops=1e23, seq_len=0), "seq_len", "--seq-len must be positive"),
+    (dict(flops=1e23, price=-2), "price", "--price must be a price"),
+    (dict(gpus=8), ("gpus", "days"), "--gpus and --days go together"),
+    (dict(target_loss=0.5), "target_loss", "--target-loss 0.5 is at or below"),
+])
+def test_errors_name_the_keyword_and_the_cli_shows_the_flag(kw, param, cli):
+    # the core names the keyword argument (no CLI flags); ScalePlanError.for_cli turns its first mention into the flag
+    with pytest.raises(ScalePlanError) as e:
+        plan_budget(**kw)
+    assert e.value.param == param and "--" not in str(e.value)
+    assert e.value.for_cli().startswith(cli)
 
 
 def test_emitters():
@@ -220,5 +236,5 @@ def test_inference_tokens_past_the_budget_warns():
 
 
 def test_deadline_beyond_what_the_batch_can_use_is_an_error():
-    with pytest.raises(ScalePlanError, match="longer deadline or a larger --global-batch"):
+    with pytest.raises(ScalePlanError, match="longer deadline or a larger global_batch"):
         plan_budget(flops=1e23, deadline_days=0.01)

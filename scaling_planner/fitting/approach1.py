@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import laws
+from ..errors import ScalePlanError
 from .common import (
     ReplicateProgress,
     allocation_bootstrap,
@@ -30,6 +32,7 @@ from .common import (
     require_loss_varies,
 )
 from .result import FitResult
+from .spec import FigureSpec, MethodSpec
 
 NOISE_MARGIN = 3.0  # a bracketing size must be worse than the winner by this many noise s.d. (log loss)
 
@@ -95,16 +98,32 @@ class Envelope:
             use[np.asarray(rows)] = True
             lM = np.where(use[self.order][:, None], lM, np.inf)
         P = np.minimum.reduceat(lM, self.starts, axis=0)  # (sizes, grid): best log loss of each size; inf: none
-        cov = np.isfinite(P)
         j = np.arange(self.grid.size)
-        has = cov.any(axis=0)
-        w = np.argmin(P, axis=0)
-        first = np.argmax(cov, axis=0)
-        last = P.shape[0] - 1 - np.argmax(cov[::-1], axis=0)
+        has = np.isfinite(P).any(axis=0)
+        w = winners(P)
+        ok = bracketed(P, w, self.margin)
         Pw = P[w, j]
-        with np.errstate(invalid="ignore"):
-            ok = has & (P[first, j] - Pw > self.margin) & (P[last, j] - Pw > self.margin)
         return self.grid[ok], self.sizes[w[ok]], np.exp(Pw[ok]), int(np.sum(has & ~ok))
+
+
+def winners(P: np.ndarray) -> np.ndarray:
+    """Per compute value (column of the (sizes, grid) log-loss matrix ``P``), the index of the size with the lowest
+    loss: the envelope of the training curves (Hoffmann et al. 2022, Sec. 3.1)."""
+    return np.argmin(P, axis=0)
+
+
+def bracketed(P: np.ndarray, w: np.ndarray, margin: float) -> np.ndarray:
+    """Mask of the compute values whose winner ``w`` is bracketed: the smallest and the largest size covering that
+    compute value (finite in ``P``) both have a log loss above the winner's by more than ``margin`` (so the winner
+    is neither of them). See the module docstring for why."""
+    cov = np.isfinite(P)
+    j = np.arange(P.shape[1])
+    has = cov.any(axis=0)
+    first = np.argmax(cov, axis=0)
+    last = P.shape[0] - 1 - np.argmax(cov[::-1], axis=0)
+    Pw = P[w, j]
+    with np.errstate(invalid="ignore"):
+        return has & (P[first, j] - Pw > margin) & (P[last, j] - Pw > margin)
 
 
 def envelope(M: np.ndarray, Nrun: np.ndarray, grid: np.ndarray, rows=None, margin: float = 0.0):
@@ -113,8 +132,9 @@ def envelope(M: np.ndarray, Nrun: np.ndarray, grid: np.ndarray, rows=None, margi
 
 
 def fit_approach1(table, *, bootstrap=1000, seed=0, n_grid=250, at_flops=None, progress=None) -> FitResult:
-    need(table.has_curves, "approach1: needs per-step learning curves (several rows per run: run + tokens or step "
-         "+ loss); name the run column with --col run=COLUMN")
+    if not table.has_curves:
+        raise ScalePlanError("approach1: needs per-step learning curves (several rows per run: run + tokens or step "
+                             "+ loss); name the run-id column with col run=COLUMN", param="col")
     need(table.n_runs >= 3, f"approach1: needs at least 3 runs, got {table.n_runs}")
     need(len(np.unique(table.N)) >= 3, f"approach1: needs at least 3 model sizes (the optimum must be bracketed by a "
          f"smaller and a larger size), got {len(np.unique(table.N))}")
@@ -133,8 +153,8 @@ def fit_approach1(table, *, bootstrap=1000, seed=0, n_grid=250, at_flops=None, p
     P = {k: fitd[k] for k in ("k_N", "a", "k_D", "b")}
     a, b, r2a, r2b = fitd["a"], fitd["b"], fitd["r2_N"], fitd["r2_D"]
     af = at_flops if at_flops is not None else float(table.C.max())
-    derived = {"a_plus_b": a + b, "r2_N": r2a, "r2_D": r2b, "at_flops": af, "N_opt": P["k_N"] * af**a,
-               "D_opt": P["k_D"] * af**b}
+    derived = {"a_plus_b": a + b, "r2_N": r2a, "r2_D": r2b, "at_flops": af,
+               "N_opt": float(laws.allocation_value(af, P["k_N"], a)), "D_opt": float(laws.allocation_value(af, P["k_D"], b))}
     derived["tokens_per_param"] = derived["D_opt"] / derived["N_opt"]
     sizes_on_env = np.unique(Ng)
     warnings = []
@@ -161,3 +181,10 @@ def fit_approach1(table, *, bootstrap=1000, seed=0, n_grid=250, at_flops=None, p
                      ci95=ci, derived=derived, warnings=tuple(problems + warnings), info=info, samples=samples,
                      plot_data={"C_env": Cg, "N_env": Ng, "L_env": Lg, "C": table.C, "loss": table.loss,
                                 "run": table.run, "N": table.N})
+
+
+SPEC = MethodSpec(
+    name="approach1", fit=fit_approach1, law_form="allocation", points="curves", options=("at_flops",),
+    primary_rank=2, frontier=True,
+    figure=FigureSpec("plot_envelope", "Approach 1: training curves, their envelope, and N_opt(C)."),
+    description="Chinchilla envelope of the per-run training curves")

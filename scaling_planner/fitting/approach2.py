@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import laws
 from ..errors import ScalePlanError
 from .common import (
     FLAT_REL,
@@ -24,10 +25,13 @@ from .common import (
     require_loss_varies,
 )
 from .result import FitResult
+from .spec import FigureSpec, MethodSpec
 
 
 def group_budgets(table, tol: float = 0.1) -> np.ndarray:
-    """Budget label (FLOPs) per point: the ``budget`` column, else C grouped within relative ``tol``."""
+    """Budget label (FLOPs) per point: the ``budget`` column, else C grouped within relative ``tol`` (sorted compute
+    values; a new group starts where a value exceeds the group's first by more than ``tol``); a group's label is
+    exp(median(ln C)) of its members."""
     if table.budget is not None and np.all(np.isfinite(table.budget)):
         return np.asarray(table.budget, dtype=float)
     lc = np.log(table.C)
@@ -63,6 +67,14 @@ def _parabolas(x, y, groups, W=None):
                 coef[det_ok] = np.linalg.solve(A[det_ok], bvec[det_ok][..., None])[..., 0]
             out[gval] = coef
     return out
+
+
+def vertex(xs, ys, c0, c1, c2):
+    """(ln N*, loss*) of an IsoFLOP profile: the minimum of its parabola y = c0 + c1·x + c2·x², x = ln N
+    (Hoffmann et al. 2022, Sec. 3.2): x* = -c1/(2·c2), y* = c0 - c1²/(4·c2). ``xs``, ``ys`` (the profile's points)
+    are not used by the parabola's vertex; coefficients may be arrays (bootstrap replicates)."""
+    with np.errstate(all="ignore"):
+        return -c1 / (2 * c2), c0 - c1**2 / (4 * c2)
 
 
 def _curvature_test(xs, ys):
@@ -127,7 +139,7 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
         else:
             tval = None
             n_untested += 1
-        xv = -c1 / (2 * c2)
+        xv, lv = vertex(x[m], ys, c0, c1, c2)
         if not (x[m].min() < xv < x[m].max()):
             skipped.append({"budget": float(C), "kind": "vertex outside the sampled sizes",
                             "reason": f"vertex N*={np.exp(xv):.3g} lies outside the sampled "
@@ -135,7 +147,7 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
             continue
         Nv = float(np.exp(xv))
         vertices.append({"budget": float(C), "N_opt": Nv, "D_opt": float(C / (6 * Nv)),
-                         "loss_opt": float(c0 - c1**2 / (4 * c2)), "n_points": int(m.sum()),
+                         "loss_opt": float(lv), "n_points": int(m.sum()),
                          "curvature": float(c2), "curvature_t": tval})
         usable.append(C)
     order = np.argsort([v["budget"] for v in vertices])
@@ -159,8 +171,9 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
     P = {k: fitd[k] for k in ("k_N", "a", "k_D", "b")}
     a, b, r2a, r2b = fitd["a"], fitd["b"], fitd["r2_N"], fitd["r2_D"]
     af = at_flops if at_flops is not None else float(table.C.max())
-    derived = {"a_plus_b": a + b, "r2_N": r2a, "r2_D": r2b, "at_flops": af, "N_opt": P["k_N"] * af**a,
-               "D_opt": P["k_D"] * af**b}
+    derived = {"a_plus_b": a + b, "r2_N": r2a, "r2_D": r2b, "at_flops": af,
+               "N_opt": float(laws.allocation_value(af, P["k_N"], a)),
+               "D_opt": float(laws.allocation_value(af, P["k_D"], b))}
     derived["tokens_per_param"] = derived["D_opt"] / derived["N_opt"]
     if len(skipped) <= 3:
         warnings = [f"budget {s['budget']:.3g} FLOPs not used: {s['reason']}" for s in skipped]
@@ -194,8 +207,7 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
             draws = rng.integers(0, m.size, size=(R, m.size))
             np.add.at(W, (np.arange(R)[:, None], draws), 1.0)
             coef = _parabolas(x[m], y[m], np.zeros(m.size), W)[0.0]
-            with np.errstate(all="ignore"):
-                xv = -coef[:, 1] / (2 * coef[:, 2])
+            xv = np.broadcast_to(vertex(x[m], y[m], coef[:, 0], coef[:, 1], coef[:, 2])[0], (R,))
             ok = (coef[:, 2] > 0) & (xv > x[m].min()) & (xv < x[m].max())
             Nb[ok, j] = np.exp(xv[ok])
             tick(R * (j + 1) // len(usable))  # the replicates are solved budget by budget
@@ -207,3 +219,15 @@ def fit_approach2(table, *, bootstrap=1000, seed=0, budget_tol=0.1, at_flops=Non
                      objective=None, converged=not problems, ci95=ci, derived=derived,
                      warnings=tuple(problems + warnings), info=info,
                      samples=samples, plot_data={"N": table.N, "loss": table.loss, "budgets": budgets})
+
+
+def notes(result: FitResult) -> list[str]:
+    """How many IsoFLOP vertices the allocation was fitted to."""
+    return [f"{len(result.info['vertices'])} IsoFLOP vertices used"] if "vertices" in result.info else []
+
+
+SPEC = MethodSpec(
+    name="approach2", fit=fit_approach2, law_form="allocation", points="final", options=("budget_tol", "at_flops"),
+    primary_rank=1, frontier=True, notes=notes,
+    figure=FigureSpec("plot_isoflop", "Approach 2: IsoFLOP parabolas and vertices; N_opt(C) power law."),
+    description="Chinchilla IsoFLOP parabolas on final losses")

@@ -13,6 +13,8 @@ import itertools
 
 import numpy as np
 
+from .. import laws
+from . import common
 from .common import (
     ReplicateProgress,
     is_real_finite,
@@ -23,7 +25,8 @@ from .common import (
 )
 from .objective import chinchilla_fg
 from .optim import batched_lbfgs
-from .result import FitResult, percentile_ci
+from .result import FitResult
+from .spec import FigureSpec, MethodSpec
 
 PARAMS = ("E", "A", "B", "alpha", "beta")
 
@@ -44,16 +47,15 @@ def theta_to_params(th: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def derived_quantities(P: dict[str, np.ndarray], at_flops: float | None) -> dict[str, np.ndarray]:
-    """a, b, G and (at C = at_flops) N_opt, D_opt, tokens/param and the loss there (Hoffmann Eq. 4)."""
+    """a, b, G and (at C = at_flops) N_opt, D_opt, tokens/param and the loss there (Hoffmann Eq. 4), from the law
+    formulas in :mod:`scaling_planner.laws`."""
     al, be, A, B, E = P["alpha"], P["beta"], P["A"], P["B"], P["E"]
     with np.errstate(all="ignore"):
-        G = (al * A / (be * B)) ** (1.0 / (al + be))
-        out = {"a": be / (al + be), "b": al / (al + be), "G": G}
+        a, b = laws.chinchilla_exponents(al, be)
+        out = {"a": a, "b": b, "G": laws.chinchilla_G(A, B, al, be)}
         if at_flops is not None:
-            C6 = at_flops / 6.0
-            N = G * C6 ** out["a"]
-            D = C6 ** out["b"] / G
-            out.update(N_opt=N, D_opt=D, tokens_per_param=D / N, loss_opt=E + A / N**al + B / D**be)
+            N, D = laws.chinchilla_allocation(at_flops, A, B, al, be)
+            out.update(N_opt=N, D_opt=D, tokens_per_param=D / N, loss_opt=laws.chinchilla_loss(N, D, E, A, B, al, be))
     return out
 
 
@@ -156,9 +158,9 @@ def fit_approach3(table, *, loss="huber", delta=1e-3, asymmetry=10.0, bootstrap=
         Db = derived_quantities(Pb, af)
         samples = {k: v[ok] for k, v in Pb.items()}
         for k in PARAMS:
-            ci[k] = percentile_ci(Pb[k][ok])
+            ci[k] = common.percentile_ci(Pb[k][ok])
         for k, v in Db.items():
-            ci[k] = percentile_ci(v[ok])
+            ci[k] = common.percentile_ci(v[ok])
         info["bootstrap"] = {"replicates": int(bootstrap), "converged": int(ok.sum()), "resampled": "runs",
                              "seed": seed, "median_iterations": float(np.median(rb.nit))}
         if ok.sum() < 0.9 * bootstrap:
@@ -177,3 +179,23 @@ def fit_approach3(table, *, loss="huber", delta=1e-3, asymmetry=10.0, bootstrap=
                      warnings=tuple(problems + warnings),
                      info=info, samples=samples,
                      plot_data={"N": table.N, "D": table.D, "C": table.C, "loss": table.loss})
+
+
+# ---------------------------------------------------------------------------------------------- registry entry
+def notes(result: FitResult) -> list[str]:
+    """The multi-start diagnostics (how many starts reached the best objective) and the Huber note."""
+    info = result.info
+    if "n_starts" not in info:
+        return []
+    out = [f"{info['n_starts_at_best']} of {info['n_starts']} starts reached the best objective; "
+           f"{info['n_starts_converged']} converged; best start: {info['iterations_best']} iterations "
+           f"({info['status_best']})"]
+    return out + ([info["note"]] if info.get("note") else [])
+
+
+SPEC = MethodSpec(
+    name="approach3", fit=fit_approach3, law_form="chinchilla", points="final",
+    options=("loss", "delta", "asymmetry", "at_flops"), robust_objective=True, primary_rank=0, frontier=True,
+    figure=FigureSpec("plot_parametric", "Approach 3: runs (colour = log10 N), compute-optimal frontier with 95% "
+                      "bootstrap band, shaded extrapolation; residuals vs compute."),
+    notes=notes, description="Chinchilla parametric E + A/N^alpha + B/D^beta on final losses")

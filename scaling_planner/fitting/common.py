@@ -1,4 +1,5 @@
-"""Shared pieces of the fitters: run-level bootstrap weights, log-log regression, guards."""
+"""Shared pieces of the fitters: run-level bootstrap weights and percentile intervals, log-log regression, the
+power-law allocation fit of Approaches 1 and 2, guards."""
 
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ def run_bootstrap_weights(run_ids: np.ndarray, n_boot: int, rng: np.random.Gener
     counts = np.zeros((n_boot, uniq.size))
     np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
     return counts[:, inv]
+
+
+def percentile_ci(samples: np.ndarray, level: float = 0.95) -> list[float]:
+    """[low, high] percentile interval of the bootstrap ``samples`` (non-finite replicates left out; NaNs when fewer
+    than two remain). The one place every method's 95% intervals come from (docs/fitting.md §3.2)."""
+    s = np.asarray(samples, dtype=float)
+    s = s[np.isfinite(s)]
+    if s.size < 2:
+        return [float("nan"), float("nan")]
+    lo, hi = np.percentile(s, [50 * (1 - level), 100 - 50 * (1 - level)])
+    return [float(lo), float(hi)]
 
 
 def loglog_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float, float, float]:
@@ -142,12 +154,12 @@ def allocation_fit(C: np.ndarray, N: np.ndarray) -> dict[str, float]:
 def allocation_bootstrap(replicates, at_flops: float):
     """Samples and 95% intervals of k_N, a, k_D, b and of N_opt, D_opt, tokens/param at ``at_flops`` from an iterable
     of (C, N) replicate arrays (replicates with fewer than two distinct C or N are skipped)."""
-    from .result import percentile_ci
+    from ..laws import allocation_value
 
     rows = [allocation_fit(C, N) for C, N in replicates if len(np.unique(C)) >= 2 and len(np.unique(N)) >= 2]
     samples = {k: np.array([r[k] for r in rows]) for k in ("k_N", "a", "k_D", "b")}
     ci = {k: percentile_ci(v) for k, v in samples.items()}
-    Nb = samples["k_N"] * at_flops ** samples["a"]
-    Db = samples["k_D"] * at_flops ** samples["b"]
+    Nb = allocation_value(at_flops, samples["k_N"], samples["a"])
+    Db = allocation_value(at_flops, samples["k_D"], samples["b"])
     ci.update(N_opt=percentile_ci(Nb), D_opt=percentile_ci(Db), tokens_per_param=percentile_ci(Db / Nb))
     return samples, ci, len(rows)

@@ -13,10 +13,13 @@ Pure power laws are fitted by least squares in log-log space (what Kaplan did); 
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
 
+from .. import laws
+from . import common
 from .common import (
     ReplicateProgress,
     loglog_fit,
@@ -28,7 +31,8 @@ from .common import (
 )
 from .objective import kaplan_joint_fg, make_fg, offset_power_model
 from .optim import batched_lbfgs
-from .result import FitResult, percentile_ci
+from .result import FitResult
+from .spec import FigureSpec, MethodSpec
 
 
 def best_per_value(x: np.ndarray, loss: np.ndarray, run: np.ndarray, rel: float = 1e-6):
@@ -56,6 +60,7 @@ def compute_frontier(C: np.ndarray, loss: np.ndarray) -> np.ndarray:
 
 
 def _select(table, var: str):
+    """Indices of the points the single-variable law is fitted to (the mechanism of each kaplan_X method)."""
     if var == "N":
         return best_per_value(table.N, table.loss, table.run)
     if var == "D":
@@ -120,7 +125,7 @@ def fit_single(table, var: str, *, offset=False, bootstrap=1000, seed=0, loss="h
             with np.errstate(all="ignore"):
                 Xb = np.exp(cb / ab)
             samples = {f"{var}_c": Xb, f"alpha_{var}": ab}
-            ci = {key: percentile_ci(v) for key, v in samples.items()}
+            ci = {key: common.percentile_ci(v) for key, v in samples.items()}
             tick(bootstrap)
         converged = True
     else:
@@ -167,7 +172,7 @@ def fit_single(table, var: str, *, offset=False, bootstrap=1000, seed=0, loss="h
             with np.errstate(all="ignore"):
                 samples = {"E": np.exp(rb.x[ok, 0]), f"{var}_c": np.exp(rb.x[ok, 1] / rb.x[ok, 2]),
                            f"alpha_{var}": rb.x[ok, 2]}
-            ci = {key: percentile_ci(v) for key, v in samples.items()}
+            ci = {key: common.percentile_ci(v) for key, v in samples.items()}
             lo, hi = ci["E"]
             if hi / max(lo, 1e-12) > 1.3:
                 warnings.append(f"E is poorly identified: its interval spans {lo:.3g}–{hi:.3g}")
@@ -183,13 +188,6 @@ def fit_single(table, var: str, *, offset=False, bootstrap=1000, seed=0, loss="h
                      converged=converged and not problems, ci95=ci, derived=derived,
                      warnings=tuple(problems + warnings), info=info, samples=samples,
                      plot_data={"x": x, "loss": y, "var": var, "x_all": x_all, "loss_all": table.loss})
-
-
-def joint_log_loss(P: dict[str, float], N, D):
-    """log L of the Kaplan joint law (Eq. 1.5), computed in log space (no overflow for large N_c, D_c)."""
-    r = P["alpha_N"] / P["alpha_D"]
-    with np.errstate(all="ignore"):
-        return P["alpha_D"] * np.logaddexp(r * (np.log(P["N_c"]) - np.log(N)), np.log(P["D_c"]) - np.log(D))
 
 
 def fit_joint(table, *, bootstrap=1000, seed=0, loss="huber", delta=1e-3, progress=None) -> FitResult:
@@ -216,10 +214,10 @@ def fit_joint(table, *, bootstrap=1000, seed=0, loss="huber", delta=1e-3, progre
                             "Kaplan form does not describe these data)")
     if not problems and all(np.isfinite(v) for v in P.values()):
         # each variable must move the predicted loss across the data by more than the noise
-        pred = np.exp(joint_log_loss(P, table.N, table.D))
+        pred = np.exp(laws.kaplan_joint_log_loss(table.N, table.D, **P))
         noise = float(np.median(np.abs(pred - table.loss)))
         for var, Nx, Dx in (("N", table.N, np.median(table.D)), ("D", np.median(table.N), table.D)):
-            change = np.exp(joint_log_loss(P, Nx, Dx))
+            change = np.exp(laws.kaplan_joint_log_loss(Nx, Dx, **P))
             change = float(np.ptp(change)) if np.all(np.isfinite(change)) else float("inf")
             if change <= max(3.0 * noise, 1e-9 * float(table.loss.mean())):
                 problems.append(f"loss does not measurably fall with {var}: the fitted law changes the loss by only "
@@ -244,15 +242,37 @@ def fit_joint(table, *, bootstrap=1000, seed=0, loss="huber", delta=1e-3, progre
         with np.errstate(all="ignore"):
             samples = {"N_c": np.exp(rb.x[ok, 0]), "D_c": np.exp(rb.x[ok, 1]), "alpha_N": rb.x[ok, 2],
                        "alpha_D": rb.x[ok, 3]}
-        ci = {k: percentile_ci(s) for k, s in samples.items()}
+        ci = {k: common.percentile_ci(s) for k, s in samples.items()}
         info["bootstrap"] = {"replicates": int(bootstrap), "converged": int(ok.sum()), "resampled": "runs",
                              "seed": seed}
     if problems:  # the allocation exponents of an invalid law are meaningless
         derived = {"a": float("nan"), "b": float("nan")}
     else:
-        r = aN / aD
-        derived = {"a": float(1 / (r + 1)), "b": float(r / (r + 1))}
+        a_opt, b_opt = laws.kaplan_joint_exponents(aN, aD)
+        derived = {"a": float(a_opt), "b": float(b_opt)}
     return FitResult(method="kaplan_ND", params=P, n_points=len(table), objective=float(res.f[b]),
                      converged=bool(res.converged[b]) and not problems, ci95=ci, derived=derived,
                      warnings=tuple(problems + warnings),
                      info=info, samples=samples, plot_data={"N": table.N, "D": table.D, "loss": table.loss})
+
+
+# ---------------------------------------------------------------------------------------------- registry entries
+SINGLE_FIGURE = FigureSpec(
+    "plot_single", "Kaplan single-variable power laws: selected points (best loss per size / per token count, "
+    "compute frontier), all points in grey, the fit with its 95% bootstrap band; shaded: extrapolation.",
+    combined=True, title="Kaplan power-law fits", key="kaplan")
+
+
+def _single(var: str, points: str, rank: int, description: str) -> MethodSpec:
+    return MethodSpec(name=f"kaplan_{var}", fit=functools.partial(fit_single, var=var), law_form="power",
+                      variable=var, params_map=((f"{var}_c", "X_c"), (f"alpha_{var}", "alpha")), points=points,
+                      options=("offset", "loss", "delta"), figure=SINGLE_FIGURE, primary_rank=rank,
+                      description=description)
+
+
+SPEC_N = _single("N", "final", 5, "L(N) power law on the best final loss per model size")
+SPEC_D = _single("D", "final", 6, "L(D) power law on the best final loss per token count")
+SPEC_C = _single("C", "all", 4, "L(C) power law on the compute frontier of every checkpoint")
+SPEC_ND = MethodSpec(name="kaplan_ND", fit=fit_joint, law_form="kaplan_joint", points="final",
+                     options=("loss", "delta"), robust_objective=True, primary_rank=3,
+                     description="Kaplan joint L(N, D) on final losses")

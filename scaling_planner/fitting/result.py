@@ -9,22 +9,18 @@ from typing import Any
 import numpy as np
 
 from ..laws import ScalingLaw
-
-# The law form each method produces, and how its params map onto the law's params.
-LAW_FORMS = {
-    "approach3": "chinchilla", "kaplan_ND": "kaplan_joint", "approach1": "allocation", "approach2": "allocation",
-    "kaplan_N": "power", "kaplan_D": "power", "kaplan_C": "power",
-}
-PRIMARY_ORDER = ("approach3", "approach2", "approach1", "kaplan_ND", "kaplan_C", "kaplan_N", "kaplan_D")
+from .common import percentile_ci  # noqa: F401  (re-exported: its home is common.py)
 
 
-def percentile_ci(samples: np.ndarray, level: float = 0.95) -> list[float]:
-    s = np.asarray(samples, dtype=float)
-    s = s[np.isfinite(s)]
-    if s.size < 2:
-        return [float("nan"), float("nan")]
-    lo, hi = np.percentile(s, [50 * (1 - level), 100 - 50 * (1 - level)])
-    return [float(lo), float(hi)]
+def __getattr__(name: str):
+    """``LAW_FORMS`` and ``PRIMARY_ORDER``, read from the registry (kept for old imports)."""
+    from . import registry
+
+    if name == "LAW_FORMS":
+        return {m: s.law_form for m, s in registry.REGISTRY.items()}
+    if name == "PRIMARY_ORDER":
+        return registry.primary_order()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -68,38 +64,42 @@ class FitResult:
                 "converged": bool(self.converged), "derived": _clean(self.derived), "warnings": list(self.warnings),
                 "info": _clean(self.info), "holdout": _clean(self.holdout)}
 
-    def law_params(self) -> tuple[str, dict[str, float], dict]:
-        """(form, params, extra ScalingLaw kwargs) for saving this fit as a law."""
-        p = self.params
-        form = LAW_FORMS[self.method]
-        if form == "power":
-            var = self.method.split("_")[1]
-            lp = {"X_c": p[f"{var}_c"], "alpha": p[f"alpha_{var}"]}
-            if "E" in p:
-                lp["E"] = p["E"]
-            return form, lp, {"variable": var}
-        if form == "allocation":
-            return form, {k: p[k] for k in ("k_N", "a", "k_D", "b") if k in p}, {}
-        return form, dict(p), {}
+    def spec(self):
+        """This method's :class:`~.spec.MethodSpec` (None for a method the registry does not know)."""
+        from .registry import get
 
-    def to_law(self, name: str, table=None, options: dict | None = None) -> ScalingLaw:
+        return get(self.method)
+
+    def law_params(self) -> tuple[str, dict[str, float], dict]:
+        """(form, params, extra ScalingLaw kwargs) for saving this fit as a law (the form and the renaming of the
+        params come from the method's spec)."""
+        spec = self.spec()
+        if spec is None:
+            from ..errors import ScalePlanError
+
+            raise ScalePlanError(f"unknown method {self.method!r}: no law form for it")
+        ren = dict(spec.params_map)
+        form = spec.law_form
+        if form == "allocation":
+            return form, {k: self.params[k] for k in ("k_N", "a", "k_D", "b") if k in self.params}, {}
+        lp = {new: self.params[old] for old, new in spec.params_map if old in self.params}
+        lp.update({k: v for k, v in self.params.items() if k not in ren})
+        return form, lp, ({"variable": spec.variable} if spec.variable else {})
+
+    def _law_keys(self) -> dict[str, str]:
+        spec = self.spec()
+        return dict(spec.params_map) if spec is not None else {}
+
+    def to_law(self, name: str | None = None, table=None, options: dict | None = None) -> ScalingLaw:
+        """This fit as a :class:`ScalingLaw` (named ``name``, default the method), so that it answers ``loss`` and
+        ``optimal`` like any published law."""
+        name = self.method if name is None else name
         form, lp, kw = self.law_params()
-        ci = {}
-        for k, v in self.ci95.items():
-            if form == "power":
-                var = self.method.split("_")[1]
-                k = {f"{var}_c": "X_c", f"alpha_{var}": "alpha"}.get(k, k)
-            if k in lp:
-                ci[k] = v
+        ren = self._law_keys()
+        ci = {ren.get(k, k): v for k, v in self.ci95.items() if ren.get(k, k) in lp}
         samples = None
         if self.samples:
-            if form == "power":
-                var = self.method.split("_")[1]
-                ren = {f"{var}_c": "X_c", f"alpha_{var}": "alpha"}
-                samples = {ren.get(k, k): np.asarray(v).tolist() for k, v in self.samples.items()
-                           if ren.get(k, k) in lp}
-            else:
-                samples = {k: np.asarray(v).tolist() for k, v in self.samples.items() if k in lp}
+            samples = {ren.get(k, k): np.asarray(v).tolist() for k, v in self.samples.items() if ren.get(k, k) in lp}
         fit = {"method": self.method, "options": options or {}, "date": _dt.date.today().isoformat(),
                "objective": self.objective, "n_points": self.n_points, "converged": self.converged,
                "derived": _clean(self.derived), "info": _clean(self.info)}
@@ -145,8 +145,11 @@ class FitReport:
         return next((f for f in self.fits if f.method == method), None)
 
     def primary(self) -> FitResult | None:
-        """The first converged fit in PRIMARY_ORDER (approach3 first); if none converged, the first fit."""
-        found = [f for f in (self.get(m) for m in PRIMARY_ORDER) if f is not None]
+        """The first converged fit in the registry's preference order (``MethodSpec.primary_rank``: approach3
+        first); if none converged, the first fit."""
+        from .registry import primary_order
+
+        found = [f for f in (self.get(m) for m in primary_order()) if f is not None]
         return next((f for f in found if f.converged), found[0] if found else None)
 
     def to_law(self, name: str) -> ScalingLaw:

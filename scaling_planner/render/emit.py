@@ -32,7 +32,7 @@ def deepspeed_config(plan) -> dict:
 def fsdp_accelerate_config(plan) -> str:
     L = plan.layout
     strategy = {0: "NO_SHARD", 1: "SHARD_GRAD_OP", 2: "SHARD_GRAD_OP", 3: "FULL_SHARD"}[L.zero_stage]
-    nodes = max(1, math.ceil(L.gpus / plan.gpu.gpus_per_node))
+    nodes = max(1, math.ceil(L.gpus / plan.gpus_per_node))  # the node size the plan used (gpus_per_node)
     lines = [
         "# accelerate FSDP config written by scaleplan budget",
         "compute_environment: LOCAL_MACHINE",

@@ -85,22 +85,25 @@ def law_panel(law, out: dict) -> Panel:
 
 def _finite(x) -> bool:
     """A finite real number (not None, NaN, inf or complex)."""
-    import math
-    import numbers
+    from ..units import is_finite_real
 
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+    return is_finite_real(x)
 
 
 def _ci(ci):
-    if not ci or len(ci) < 2 or not (_finite(ci[0]) and _finite(ci[1])):
-        return "—"
-    return f"[{_g(ci[0])}, {_g(ci[1])}]"
+    from ..units import fmt_ci
+
+    return fmt_ci(ci, 4)
 
 
 def fit_view(rep) -> Group:
-    """Rich tables for a FitReport: one per method, then skipped methods."""
+    """Rich tables for a FitReport: one per method, then skipped methods. What is method-specific (the objective,
+    diagnostic lines) comes from the method's spec (fitting/registry.py)."""
+    from ..fitting.registry import get as method_spec
+
     inp = rep.input
-    robust = any(f.method in ("approach3", "kaplan_ND") or "E" in f.params for f in rep.fits)
+    robust = any((s := method_spec(f.method)) is not None and s.robust_objective or "E" in f.params
+                 for f in rep.fits)
     head = Text(f"{inp['file']}: {inp.get('rows_used', inp['rows'])} rows, {inp['runs']} runs, N counts "
                 f"{inp['param_count']} params"
                 + (f"; objective {rep.options.get('loss')} on log loss"
@@ -136,15 +139,9 @@ def fit_view(rep) -> Group:
         if fa is not None and (at is None or abs(fa - at) > 1e-9 * abs(at)):
             t.caption = f"derived N_opt/D_opt/loss at C = {fa:.3g} FLOPs"
         parts.append(t)
-        info = f.info
-        if f.method == "approach3":
-            parts.append(Text(f"  {info['n_starts_at_best']} of {info['n_starts']} starts reached the best objective; "
-                              f"{info['n_starts_converged']} converged; best start: {info['iterations_best']} "
-                              f"iterations ({info['status_best']})", style="dim"))
-            if info.get("note"):
-                parts.append(Text("  " + info["note"], style="dim"))
-        if f.method == "approach2":
-            parts.append(Text(f"  {len(info['vertices'])} IsoFLOP vertices used", style="dim"))
+        spec = method_spec(f.method)
+        for line in (spec.notes(f) if spec is not None and spec.notes is not None else []):
+            parts.append(Text("  " + line, style="dim"))
         if f.holdout:
             h = f.holdout
             if "mean_abs_rel_error" in h:

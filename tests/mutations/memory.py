@@ -1,7 +1,139 @@
-"""Mutations of the memory mechanisms; see tests/mutations/__init__.py."""
+"""Mutations of the memory mechanisms; see tests/mutations/__init__.py.
+
+Each stubs out one mechanism of scaling_planner.memory: a profile fact (set to a neutral or another stack's value),
+an activation component (returning 0), a ZeRO stage's sharding, offload, a bytes-per-parameter constant, the
+allocator/CUDA-context overhead, recomputation, the 1F1B in-flight count, a buffer.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import Mutation
 
-MUTATIONS: list[Mutation] = []
+TESTS = ("tests/test_memory_mechanisms.py", "tests/test_memory.py")
+
+
+def _fact(profile: str, fact: str, value):
+    def apply(mp):
+        from scaling_planner.memory import profiles
+
+        mp.setitem(profiles.PROFILES, profile, replace(profiles.PROFILES[profile], **{fact: value}))
+
+    return apply
+
+
+def _zero(module: str, func: str):
+    def apply(mp):
+        import importlib
+
+        mp.setattr(importlib.import_module(f"scaling_planner.memory.{module}"), func, lambda *a, **k: 0.0)
+
+    return apply
+
+
+def _setattr(module: str, name: str, value_fn):
+    """Set scaling_planner.memory.<module>.<name> to value_fn(module) (value_fn gets the module, for originals)."""
+    def apply(mp):
+        import importlib
+
+        mod = importlib.import_module(f"scaling_planner.memory.{module}")
+        mp.setattr(mod, name, value_fn(mod))
+
+    return apply
+
+
+def _zero_stage_not_sharding(part: str):
+    def apply(mp):
+        from scaling_planner.memory import states
+
+        mp.setitem(states.ZERO_SHARDS_FROM, part, 4)  # no stage reaches 4: this state is never sharded
+
+    return apply
+
+
+def _selective_ignored(mod):
+    orig = mod.eager_attention_scores
+
+    def scores(shape, c, prof, trainable, adapted):
+        return orig(shape, replace(c, recompute="none") if c.recompute == "selective" else c, prof, trainable, adapted)
+
+    return scores
+
+
+def _full_recompute_ignored(mod):
+    return lambda shape, c, per_layer: shape.n_layers // c.pp * per_layer
+
+
+def _no_fragmentation(mod):
+    from scaling_planner.units import GIB
+
+    return lambda alloc, c: (alloc, alloc + c.cuda_context_gib * GIB)
+
+
+def _no_cuda_context(mod):
+    return lambda alloc, c: (alloc * (1 + c.fragmentation), alloc * (1 + c.fragmentation))
+
+
+# profile -> fact -> the value the mutation sets (neutral, or the other stacks' value where it is already neutral)
+_FACT_MUTATIONS = {
+    "generic": dict(default_precision="bf16", norm_extra_bytes=4.0, gated_mlp_saved=3, logits_bytes=0.0,
+                    eager_score_bytes=0.0, adapter_bytes=(2, 2, 4), activation_factor=1.05),
+    "hf": dict(default_precision="mixed", norm_extra_bytes=0.0, gated_mlp_saved=3, logits_bytes=0.0,
+               eager_score_bytes=0.0, adapter_bytes=(2, 2, 4), activation_factor=1.05),
+    "torchtune": dict(default_precision="mixed", norm_extra_bytes=0.0, gated_mlp_saved=3, logits_bytes=0.0,
+                      eager_score_bytes=0.0, adapter_bytes=(4, 4, 8), activation_factor=1.05),
+    "megatron": dict(default_precision="mixed", norm_extra_bytes=4.0, gated_mlp_saved=2, logits_bytes=0.0,
+                     eager_score_bytes=0.0, adapter_bytes=(2, 2, 4), activation_factor=1.0),
+    "deepspeed": dict(default_precision="bf16", norm_extra_bytes=0.0, gated_mlp_saved=3, logits_bytes=0.0,
+                      eager_score_bytes=0.0, adapter_bytes=(2, 2, 4), activation_factor=1.05),
+}
+_BOOLEAN_FACTS = ("opt_temp", "grads_persistent", "ddp_bucket_copy", "ds_buckets", "fp32_grad_partition")
+
+
+def _profile_mutations() -> list[Mutation]:
+    from scaling_planner.memory import PROFILES
+
+    out = []
+    for prof, facts in _FACT_MUTATIONS.items():
+        for fact, value in facts.items():
+            out.append(Mutation(f"memory.profile.{prof}.{fact}", f"{prof} profile: {fact} = {value!r}",
+                                _fact(prof, fact, value), TESTS))
+        for fact in _BOOLEAN_FACTS:
+            value = not getattr(PROFILES[prof], fact)
+            out.append(Mutation(f"memory.profile.{prof}.{fact}", f"{prof} profile: {fact} flipped to {value}",
+                                _fact(prof, fact, value), TESTS))
+    return out
+
+
+_LAYER_COMPONENTS = ("norm_inputs", "attention_input", "mlp_input", "dropout_masks", "qkv_saved", "attention_output",
+                     "flash_softmax_stats", "eager_attention_scores", "mlp_intermediates", "lora_intermediates")
+_STAGE_COMPONENTS = ("full_recompute_checkpoint", "embedding_dropout_mask", "final_norm_and_head_inputs", "logits")
+_BUFFERS = ("autocast_copies", "zero3_gather_forward", "zero3_gather_backward", "qlora_dequant_buffer",
+            "ddp_bucket_copy", "deepspeed_buckets", "optimizer_step_temporary")
+
+MUTATIONS: list[Mutation] = [
+    *_profile_mutations(),
+    *[Mutation(f"memory.activations.{f}", f"activation component {f} returns 0", _zero("activations", f), TESTS)
+      for f in _LAYER_COMPONENTS + _STAGE_COMPONENTS],
+    Mutation("memory.activations.recompute_full_ignored", "full recompute keeps every layer's activations",
+             _setattr("activations", "layers_on_stage", _full_recompute_ignored), TESTS),
+    Mutation("memory.activations.recompute_selective_ignored", "selective recompute keeps the eager s² scores",
+             _setattr("activations", "eager_attention_scores", _selective_ignored), TESTS),
+    Mutation("memory.activations.in_flight_1", "1F1B first stage holds 1 micro-batch, not min(p, m)",
+             _setattr("activations", "in_flight_microbatches", lambda mod: lambda c: 1), TESTS),
+    *[Mutation(f"memory.zero.{part}_not_sharded", f"ZeRO stage {stage} does not shard the {part}",
+               _zero_stage_not_sharding(part), TESTS)
+      for part, stage in (("optimizer", 1), ("gradients", 2), ("weights", 3))],
+    Mutation("memory.offload.ignored", "CPU offload moves nothing off the GPU",
+             _setattr("training", "offload_states", lambda mod: lambda ms, c, prof: ms), TESTS),
+    Mutation("memory.states.nf4_2_bytes", "NF4 weights counted at 2 B/param",
+             _setattr("states", "NF4_DQ_BYTES", lambda mod: 2.0), TESTS),
+    Mutation("memory.states.8bit_state_4_bytes", "8-bit optimizer states counted at 4 B",
+             _setattr("states", "BNB_8BIT_STATE", lambda mod: 4.0), TESTS),
+    Mutation("memory.overhead.no_fragmentation", "reserved = allocated (fragmentation ignored)",
+             _setattr("result", "reserved_and_device", _no_fragmentation), TESTS),
+    Mutation("memory.overhead.no_cuda_context", "device = reserved (CUDA context ignored)",
+             _setattr("result", "reserved_and_device", _no_cuda_context), TESTS),
+    *[Mutation(f"memory.buffers.{f}", f"buffer {f} returns 0", _zero("training", f), TESTS) for f in _BUFFERS],
+]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from ...units import fmt_count
+from ...units import fmt_ci, fmt_count
 from .document import Figure, Report, Table
 
-
-def _ci(ci):
-    return "—" if not ci or ci[0] is None else f"[{ci[0]:.4g}, {ci[1]:.4g}]"
+# the published laws the report's compute-optimal figure compares the fits against
+FRONTIER_LAWS = ("kaplan2020", "chinchilla-approach1", "epoch2024")
 
 
 def fit_content(frep, command: str = "") -> Report:
+    """The fit report of a FitReport: what each method's spec (fitting/registry.py) says to show of its fit."""
+    from ...fitting.registry import get as method_spec
     from ...io.law_file import load_law
     from . import plots
 
@@ -32,7 +33,7 @@ def fit_content(frep, command: str = "") -> Report:
         return "— (infinite)" if isinstance(v, float) and math.isinf(v) else "—"
 
     def ci(c):
-        return _ci(c) if c and len(c) == 2 and finite(c[0]) and finite(c[1]) else "—"
+        return fmt_ci(c, 4)
 
     at = getattr(frep, "at_flops", None)
     if at is not None and any("at_flops" in f.derived for f in frep.fits):
@@ -56,10 +57,10 @@ def fit_content(frep, command: str = "") -> Report:
         rows = [[k, val(v), ci(f.ci95.get(k))] for k, v in f.params.items()]
         rows += [[f"{k} (derived)", val(v), ci(f.ci95.get(k))] for k, v in f.derived.items()
                  if isinstance(v, (int, float)) and k != "at_flops"]
+        spec = method_spec(f.method)
         note = f"{f.n_points} points; objective {f.objective}; converged {f.converged}"
-        if f.method == "approach3":
-            note += (f"; {f.info['n_starts_at_best']} of {f.info['n_starts']} starts reached the best objective "
-                     f"({f.info['loss']} on log loss, summed)")
+        if spec is not None and spec.notes is not None:
+            note += "".join(f"; {line}" for line in spec.notes(f))
         if f.holdout and "mean_abs_rel_error" in f.holdout:
             note += (f"; holdout of {len(f.holdout['runs'])} largest runs: mean |rel. error| "
                      f"{f.holdout['mean_abs_rel_error']:.2%}")
@@ -70,28 +71,23 @@ def fit_content(frep, command: str = "") -> Report:
                                     [[q["run"], fmt_count(q["N"]), fmt_count(q["D"]), q["loss"], q["predicted"],
                                       f"{q['rel_error']:+.2%}"] for q in f.holdout["points"]]))
         rep.warnings += [f"{f.method}: {w}" for w in f.warnings]
-        fig = None
-        if not f.converged:  # a figure of an unusable law (negative exponents, overflow) would be nonsense
-            if f.method in ("approach1", "approach2", "approach3", "kaplan_N", "kaplan_D", "kaplan_C"):
-                rep.warnings.append(f"{f.method}: no figure, because the fit is not usable (converged: no)")
-        elif f.method == "approach3":
-            fig, cap = plots.plot_parametric(f), "Approach 3: runs (colour = log10 N), compute-optimal frontier " \
-                                                 "with 95% bootstrap band, shaded extrapolation; residuals vs compute."
-        elif f.method == "approach2":
-            fig, cap = plots.plot_isoflop(f), "Approach 2: IsoFLOP parabolas and vertices; N_opt(C) power law."
-        elif f.method == "approach1":
-            fig, cap = plots.plot_envelope(f), "Approach 1: training curves, their envelope, and N_opt(C)."
-        if fig is not None:
-            rep.figures.append(Figure(fig, f"{cap} {conv}.", f"{f.method} fit figure", f.method))
-    singles = [f for f in frep.fits if f.method in ("kaplan_N", "kaplan_D", "kaplan_C") and f.converged]
-    if singles:
-        rep.figures.insert(0, Figure(plots.plot_single(singles), "Kaplan single-variable power laws: selected points "
-                                     "(best loss per size / per token count, compute frontier), all points in grey, the "
-                                     f"fit with its 95% bootstrap band; shaded: extrapolation. {conv}.",
-                                     "Kaplan power-law fits", "kaplan"))
-    alloc = [f for f in frep.fits if f.method in ("approach1", "approach2", "approach3") and f.converged]
+        fig = spec.figure if spec is not None else None
+        if fig is not None and not f.converged:  # a figure of an unusable law (negative exponents) would be nonsense
+            rep.warnings.append(f"{f.method}: no figure, because the fit is not usable (converged: no)")
+        elif fig is not None and not fig.combined:
+            rep.figures.append(Figure(plots.fit_figure(fig, [f]), f"{fig.caption} {conv}.",
+                                      fig.title or f"{f.method} fit figure", fig.key or f.method))
+    combined: dict = {}  # figures shared by several methods (one panel each), in the order of the fits
+    for f in frep.fits:
+        spec = method_spec(f.method)
+        if spec is not None and spec.figure is not None and spec.figure.combined and f.converged:
+            combined.setdefault(spec.figure, []).append(f)
+    for i, (fig, group) in enumerate(combined.items()):
+        rep.figures.insert(i, Figure(plots.fit_figure(fig, group), f"{fig.caption} {conv}.",
+                                     fig.title or f"{group[0].method} fit figure", fig.key or group[0].method))
+    alloc = [f for f in frep.fits if (s := method_spec(f.method)) is not None and s.frontier and f.converged]
     if alloc:
-        laws = [load_law(n) for n in ("kaplan2020", "chinchilla-approach1", "epoch2024")]
+        laws = [load_law(n) for n in FRONTIER_LAWS]
         t = frep.table
         rep.figures.append(Figure(plots.plot_frontier(alloc, laws, frep.options.get("at_flops"),
                                                       (t.C.min(), max(t.C.max() * 1e4, 1e24))),

@@ -1,4 +1,5 @@
-"""The plan report: what a Plan holds, as summary, tables, figures and warnings."""
+"""The plan report: what a Plan holds, as summary, tables, figures and warnings. It draws only what the Plan holds
+(layouts with their memory estimates, the GPU-count scan when the plan has one) and computes nothing."""
 
 from __future__ import annotations
 
@@ -39,47 +40,19 @@ def plan_content(plan, command: str = "") -> Report:
                             [["alternative", a["tp"], a["pp"], a["dp"], a["zero_stage"], a["micro_batch"],
                               a["recompute"], a["memory_per_gpu_gib"], a["days"], a["why_lost"]]
                              for a in d["alternatives"]]))
-    # figures: memory per layout, time and cost vs GPUs
-    from ...memory import MemoryConfig, estimate_memory
-
-    labels, bds = [], []
-    for tag, lay in [("chosen", L)] + [(f"alt {i + 1}", a) for i, a in enumerate(d["alternatives"])]:
-        est = estimate_memory(plan.shape, MemoryConfig(framework="megatron", gpus=lay["gpus"], tp=lay["tp"],
-                                                       pp=lay["pp"], dp=lay["dp"], zero=lay["zero_stage"],
-                                                       sp=lay["sequence_parallel"], seq_len=plan.seq_len,
-                                                       micro_batch=lay["micro_batch"], grad_accum=lay["grad_accum"],
-                                                       recompute=lay["recompute"]), plan.gpu, suggest=False)
-        labels.append(f"{tag}: TP{lay['tp']} PP{lay['pp']} Z{lay['zero_stage']} mb{lay['micro_batch']}")
-        bds.append({k: v / GIB for k, v in est.breakdown.items()})
+    # figures: memory per layout (the estimates the layouts were checked with), time and cost vs GPUs (if scanned)
+    layouts = [("chosen", plan.layout)] + [(f"alt {i + 1}", a) for i, a in enumerate(plan.alternative_layouts)]
+    labels = [f"{tag}: TP{lay.tp} PP{lay.pp} Z{lay.zero_stage} mb{lay.micro_batch}" for tag, lay in layouts]
+    bds = [{k: v / GIB for k, v in lay.memory.breakdown.items()} for _, lay in layouts]
     rep.figures.append(Figure(plots.plot_memory_bars(labels, bds, plan.gpu.memory_gib, "per-GPU memory by layout"),
                               "Per-GPU device memory (GiB) of the chosen and alternative layouts at their peak "
                               "phase; dashed: usable memory.", "memory per layout", "plan_memory"))
-    counts, days, costs = _scan_gpus(plan)
-    rep.figures.append(Figure(plots.plot_time_cost(counts, days, costs, L["gpus"]),
-                              "Wall-clock days and cost vs GPU count, best layout at each count (MFU scaled by the "
-                              "throughput model; same goodput).", "time and cost vs GPUs", "plan_time"))
+    if plan.scan:
+        rep.figures.append(Figure(plots.plot_time_cost([pt.gpus for pt in plan.scan], [pt.days for pt in plan.scan],
+                                                       [pt.cost_usd for pt in plan.scan], L["gpus"]),
+                                  "Wall-clock days and cost vs GPU count, best layout at each count (MFU scaled by "
+                                  "the throughput model; same goodput).", "time and cost vs GPUs", "plan_time"))
     rep.warnings = list(d["notes"])
     rep.assumptions = [(k, v) for k, v in d["assumptions"].items()]
     return rep
 
-
-def _scan_gpus(plan):
-    from ...planner import search_layouts
-
-    g = plan.gpu
-    base = plan.layout.gpus
-    counts = sorted({max(8, int(base * f) // 8 * 8) for f in (0.25, 0.5, 1, 2, 4)} | {base})
-    peak = g.peak_tflops("bf16") * 1e12
-    best_eff = plan.layout.efficiency
-    out_c, out_d, out_cost = [], [], []
-    for n in counts:
-        lays = search_layouts(plan.shape, g, n, plan.global_batch, plan.seq_len, plan.mfu,
-                              plan.assumptions["gpus_per_node"], max_results=1)
-        if not lays:
-            continue
-        mfu = plan.mfu * lays[0].efficiency / best_eff
-        dd = plan.flops / (n * peak * mfu * plan.goodput) / 86400
-        out_c.append(n)
-        out_d.append(dd)
-        out_cost.append(None if plan.price is None else dd * 24 * n * plan.price)
-    return out_c, out_d, out_cost

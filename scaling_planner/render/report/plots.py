@@ -23,6 +23,8 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ... import laws
+
 STYLE = {"figure.dpi": 100, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
          "axes.spines.right": False, "legend.frameon": False, "legend.fontsize": 8, "axes.titlesize": 10,
          "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.labelsize": 9}
@@ -370,6 +372,23 @@ def _no_data(ax, text):
             wrap=True)
 
 
+def _law_optimal(law, c):
+    """``law.optimal(c)`` (plot_frontier's argument ``laws`` hides the module there)."""
+    return laws.ScalingLaw.optimal(law, c)
+
+
+def _n_opt(q, c):
+    """N_opt(C) = k_N·C^a of an allocation fit (Approaches 1 and 2)."""
+    return laws.allocation_value(c, q["k_N"], q["a"])
+
+
+def fit_figure(figure, fits) -> Figure:
+    """The figure a method's spec names (``MethodSpec.figure``, a :class:`~scaling_planner.fitting.spec.FigureSpec`):
+    its function drawn for the one fit, or for the list of fits when the figure is ``combined``."""
+    fn = globals()[figure.function]
+    return fn(list(fits)) if figure.combined else fn(fits[0])
+
+
 def _exponent_label(a) -> str:
     a = float(a)
     return rf"fit: $N_{{opt}} \propto C^{{{a:.3f}}}$" if np.isfinite(a) else "fit: N_opt ∝ C^a (a not finite)"
@@ -399,20 +418,17 @@ def plot_parametric(result, table=None) -> Figure:
     at = float(at) if isinstance(at, (int, float)) and np.isfinite(at) and at > 0 else C.max()
     x = np.geomspace(C.min() / 2, max(C.max(), at) * 3, 200)
 
-    def frontier(q, c):
-        al, be, A, B, E = q["alpha"], q["beta"], q["A"], q["B"], q["E"]
-        G = (al * A / (be * B)) ** (1 / (al + be))
-        n = G * (c / 6) ** (be / (al + be))
-        d = (c / 6) ** (al / (al + be)) / G
-        return E + A / n**al + B / d**be
+    def frontier(q, c):  # L at the compute-optimal (N, D) of each C (Hoffmann Eq. 4)
+        n, d = laws.chinchilla_allocation(c, q["A"], q["B"], q["alpha"], q["beta"])
+        return laws.chinchilla_loss(n, d, q["E"], q["A"], q["B"], q["alpha"], q["beta"])
 
     front = _evaluate(frontier, p, x)
     _band(ax, x, frontier, result.samples, FIT_COLOR, fig, notes, what="compute-optimal L(C): 95% band", main=front)
     _curve(ax, x, front, "compute-optimal L(C)", fig, notes, color=FIT_COLOR, lw=2, label="compute-optimal L(C) (fit)",
            zorder=4)
     for n in np.quantile(np.unique(N), [0.1, 0.5, 0.9]):
-        y = _evaluate(lambda q, xx, n=n: q["E"] + q["A"] / n ** q["alpha"] + q["B"] / (xx / (6 * n)) ** q["beta"],
-                      p, x)
+        y = _evaluate(lambda q, xx, n=n: laws.chinchilla_loss(n, xx / (6 * n), q["E"], q["A"], q["B"], q["alpha"],
+                                                              q["beta"]), p, x)
         _curve(ax, x, y, f"fit at N = {fmt_count(n)}", fig, notes, color=cmap(norm(n)), lw=1, ls="--",
                label=f"fit at N = {fmt_count(n)}")
     _extrapolation(ax, C.max(), x.max())
@@ -431,7 +447,8 @@ def plot_parametric(result, table=None) -> Figure:
     ax.set_ylabel("loss (nats/token)")
     ax.set_title("Approach 3: L = E + A/N^α + B/D^β")
 
-    pred = _evaluate(lambda q: q["E"] + q["A"] / N ** q["alpha"] + q["B"] / (C / (6 * N)) ** q["beta"], p)
+    pred = _evaluate(lambda q: laws.chinchilla_loss(N, C / (6 * N), q["E"], q["A"], q["B"], q["alpha"], q["beta"]),
+                     p)
     res = None if pred is None else np.log(np.where(pred > 0, pred, np.nan)) - np.log(L)
     if res is not None and np.isfinite(res).any():
         m = np.isfinite(res)
@@ -479,7 +496,7 @@ def plot_single(results) -> Figure:
         p = result.params
 
         def curve(q, xx, var=var):
-            return q.get("E", 0.0) + (q[f"{var}_c"] / xx) ** q[f"alpha_{var}"]
+            return laws.power_value(xx, q[f"{var}_c"], q[f"alpha_{var}"], q.get("E", 0.0))
 
         yfit = _evaluate(curve, p, xs)
         _band(ax, xs, curve, result.samples, FIT_COLOR, fig, notes, what=f"L({var}): 95% band", main=yfit)
@@ -549,8 +566,8 @@ def plot_isoflop(result) -> Figure:
     Nv = np.array([v["N_opt"] for v in verts], dtype=float)
     p = result.params
     xs = np.geomspace(Cv.min() / 3, Cv.max() * 30, 100)
-    nfit = _evaluate(lambda q, c: q["k_N"] * c ** q["a"], p, xs)
-    _band(ax2, xs, lambda q, c: q["k_N"] * c ** q["a"], result.samples, FIT_COLOR, fig, notes,
+    nfit = _evaluate(_n_opt, p, xs)
+    _band(ax2, xs, _n_opt, result.samples, FIT_COLOR, fig, notes,
           what="N_opt(C): 95% band", main=nfit)
     _curve(ax2, xs, nfit, "N_opt(C) fit", fig, notes, color=FIT_COLOR, lw=2, label=_exponent_label(p["a"]))
     ax2.scatter(Cv, Nv, color=DATA_COLOR, s=20, zorder=3, label="vertices (N_opt of each budget)")
@@ -595,8 +612,8 @@ def plot_envelope(result) -> Figure:
     p = result.params
     Ce, Ne = np.asarray(pd_["C_env"], dtype=float), np.asarray(pd_["N_env"], dtype=float)
     xs = np.geomspace(Ce.min(), Ce.max() * 30, 100)
-    nfit = _evaluate(lambda q, c: q["k_N"] * c ** q["a"], p, xs)
-    _band(ax2, xs, lambda q, c: q["k_N"] * c ** q["a"], result.samples, FIT_COLOR, fig, notes,
+    nfit = _evaluate(_n_opt, p, xs)
+    _band(ax2, xs, _n_opt, result.samples, FIT_COLOR, fig, notes,
           what="N_opt(C): 95% band", main=nfit)
     ax2.scatter(Ce, Ne, s=6, color=DATA_COLOR, label="N on the envelope")
     _curve(ax2, xs, nfit, "N_opt(C) fit", fig, notes, color=FIT_COLOR, lw=2, label=_exponent_label(p["a"]))
@@ -637,8 +654,6 @@ def plot_frontier(fits, laws, target_flops=None, c_range=None) -> Figure:
             if _curve(ax, x, y, f"{law.name}", fig, notes, color=col, lw=1.2, ls="--", zorder=4,
                       label=f"{law.name} (N: {conv})") is not None:  # thin dashes over the fits: both visible
                 ref[ax].append(y)
-    from ...laws import ScalingLaw
-
     fitted = {axn: [], axd: []}
     for i, f in enumerate(fits):
         col = _fit_color(f.method, i)
@@ -660,10 +675,10 @@ def plot_frontier(fits, laws, target_flops=None, c_range=None) -> Figure:
             samples = {k: v for k, v in f.samples.items() if k in law.params}
 
             def nopt(q, c, law=law):
-                return ScalingLaw.optimal(law.with_params({**law.params, **q}), c)[0]
+                return _law_optimal(law.with_params({**law.params, **q}), c)[0]
 
             def dopt(q, c, law=law):
-                return ScalingLaw.optimal(law.with_params({**law.params, **q}), c)[1]
+                return _law_optimal(law.with_params({**law.params, **q}), c)[1]
 
             _band(axn, x, nopt, samples, col, fig, notes, label=None, what=f"{label}: N_opt band", main=n_y)
             _band(axd, x, dopt, samples, col, fig, notes, label=None, what=f"{label}: D_opt band", main=d_y)

@@ -1,0 +1,191 @@
+"""Activation memory, one function per saved tensor group (docs/memory.md §4, §5).
+
+The count generalises Korthikanti et al. 2022 (*Reducing Activation Recomputation in Large Transformer Models*, §4,
+Table 2) to GQA, gated MLPs, no dropout, flash attention and LoRA: each function returns the bytes one TP rank keeps
+for backward for one micro-batch, already divided by the tensor-parallel size where that tensor is split (always for
+the attention and MLP internals; for the replicated inputs only with sequence parallelism).
+
+Arguments: ``shape`` (ModelShape), ``c`` (a resolved MemoryConfig), ``prof`` (Profile), ``trainable`` (linears trained
+in full) and ``adapted`` (linears with LoRA adapters); a linear saves its input only when one of the two holds it.
+Symbols as docs/memory.md §0: s seq_len,
+b micro_batch, h d_model, f ffn, a heads, e activation bytes, t tp.
+"""
+
+from __future__ import annotations
+
+from ..model import ModelShape
+from . import states
+from .profiles import Profile
+
+FLASH_LSE_BYTES = 4  # FlashAttention keeps one fp32 log-sum-exp per query row and head (Dao et al. 2022)
+DROPOUT_MASK_BYTES = 1  # one byte per element (Korthikanti et al. 2022 §4.1)
+CHUNKED_CE_LOGIT_BYTES = 0.5  # scaleplan allowance for one chunk of a chunked/fused loss (docs/memory.md §5)
+
+
+def _e(c) -> float:
+    return states.PRECISIONS[c.precision].activation
+
+
+def _rep(c) -> int:
+    """Divisor of the tensors replicated across TP ranks: t with sequence parallelism, else 1."""
+    return c.tp if c.sp else 1
+
+
+def _needs(trainable, adapted) -> set[str]:
+    """Linears whose weight needs a gradient, so that they save their input."""
+    return set(trainable) | set(adapted)
+
+
+def _sbh(shape: ModelShape, c) -> float:
+    return c.seq_len * c.micro_batch * shape.d_model
+
+
+# ---------------------------------------------------------------------------- one layer: replicated across TP
+def norm_inputs(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """Inputs saved by the layer's norms: (norms per layer)·(e + profile extra bytes)·s·b·h (Korthikanti §4.1 counts
+    2·s·b·h per LayerNorm; fp32-upcasting norms add 4 B; docs/memory.md §4.2)."""
+    return shape.norms_per_layer * (_e(c) + prof.norm_extra_bytes) * _sbh(shape, c) / _rep(c)
+
+
+def attention_input(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """The first norm's output, saved by the Q/K/V projections (or their LoRA A) when one needs a gradient:
+    e·s·b·h (Korthikanti §4.1 "QKV matrix multiplies ... 2sbh"; docs/memory.md §4.2)."""
+    return _e(c) * _sbh(shape, c) / _rep(c) if _needs(trainable, adapted) & {"q", "k", "v"} else 0.0
+
+
+def mlp_input(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """The second norm's output, saved by the MLP's first linear(s) when gate or up needs a gradient: e·s·b·h
+    (Korthikanti §4.1; docs/memory.md §4.2)."""
+    return _e(c) * _sbh(shape, c) / _rep(c) if _needs(trainable, adapted) & {"gate", "up"} else 0.0
+
+
+def dropout_masks(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """Two residual dropout masks, 1 byte per element, only with dropout > 0: 2·s·b·h (Korthikanti §4.1;
+    docs/memory.md §4.2)."""
+    return 2 * DROPOUT_MASK_BYTES * _sbh(shape, c) / _rep(c) if c.dropout > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------- one layer: split over TP
+def qkv_saved(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """Q, K and V saved by the attention kernel: e·s·b·(q_width + 2·kv_width)/t — KV heads, not a, under GQA
+    (Korthikanti §4.1 counts 4sbh for Q and K plus 2sbh for V under MHA; docs/memory.md §4.2)."""
+    return _e(c) * c.seq_len * c.micro_batch * (shape.q_width + 2 * shape.kv_width) / c.tp
+
+
+def attention_output(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """Attention output, saved by the kernel and by the output projection: e·s·b·q_width/t (Korthikanti §4.1;
+    docs/memory.md §4.2)."""
+    return _e(c) * c.seq_len * c.micro_batch * shape.q_width / c.tp
+
+
+def flash_softmax_stats(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """Flash attention keeps only the fp32 log-sum-exp of each row: 4·a·s·b/t (Dao et al. 2022; docs/memory.md
+    §4.2). 0 under eager attention."""
+    return FLASH_LSE_BYTES * shape.n_heads * c.seq_len * c.micro_batch / c.tp if c.attention == "flash" else 0.0
+
+
+def eager_attention_scores(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """Eager attention saves the s² score tensors: (profile score bytes + (1 + e) with dropout)·a·s²·b/t
+    (Korthikanti §4.1: 2as²b softmax + as²b mask + 2as²b dropout output). Selective and full recompute drop them
+    (Korthikanti §5; docs/memory.md §4.3). 0 under flash attention."""
+    if c.attention != "eager" or c.recompute != "none":
+        return 0.0
+    per = prof.eager_score_bytes + ((DROPOUT_MASK_BYTES + _e(c)) if c.dropout > 0 else 0)
+    return per * shape.n_heads * c.seq_len * c.seq_len * c.micro_batch / c.tp
+
+
+def mlp_intermediates(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """MLP tensors of width f: n·e·s·b·f/t, × top-k for MoE. Gated: the profile's count (4 eager SwiGLU, 3 fused),
+    minus 1 when ``down`` needs no gradient; non-gated: activation input + fc2 input (2), or 1 (Korthikanti §4.1 counts
+    8sbh + 8sbh for f = 4h, i.e. 2·e·s·b·f; docs/memory.md §4.2)."""
+    if shape.gated_mlp:
+        # frozen gate/up in a fused kernel still keep the fc1 output for the activation's backward
+        n_f = prof.gated_mlp_saved - (0 if "down" in _needs(trainable, adapted) else 1)
+    else:
+        n_f = 1 + (1 if "down" in _needs(trainable, adapted) else 0)
+    k = shape.top_k if shape.n_experts else 1
+    return k * n_f * _e(c) * c.seq_len * c.micro_batch * shape.ffn / c.tp
+
+
+def lora_intermediates(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
+    """Per LoRA-adapted linear: A's output e·s·b·r (saved by B); with lora_dropout > 0 also the dropout output and its
+    1-byte mask (e + 1)·s·b·in (PEFT applies dropout to A's input; docs/memory.md §6). × top-k for MoE experts; /t."""
+    k = shape.top_k if shape.n_experts else 1
+    sb = c.seq_len * c.micro_batch
+    total = 0.0
+    for name, (i, _o) in shape.linear_shapes().items():
+        if name not in adapted:
+            continue
+        mult = k if name in ("gate", "up", "down") else 1
+        total += mult * _e(c) * sb * c.lora_rank
+        if c.lora_dropout > 0:
+            total += mult * (_e(c) + DROPOUT_MASK_BYTES) * sb * i
+    return total / c.tp
+
+
+def layer_activation_bytes(shape: ModelShape, c, prof: Profile, trainable: set[str], adapted: set[str]) -> float:
+    """Bytes one transformer layer saves for backward, one micro-batch, one TP rank, without full recompute: the sum
+    of the components above (docs/memory.md §4.2). ``trainable``: linears trained in full; ``adapted``: LoRA ones."""
+    a = (shape, c, prof, trainable, adapted)
+    return (norm_inputs(*a) + attention_input(*a) + mlp_input(*a) + dropout_masks(*a)
+            + qkv_saved(*a) + attention_output(*a) + flash_softmax_stats(*a) + eager_attention_scores(*a)
+            + mlp_intermediates(*a) + lora_intermediates(*a))
+
+
+# ---------------------------------------------------------------------------- one pipeline stage
+def full_recompute_checkpoint(shape: ModelShape, c) -> float:
+    """Under full recompute a layer keeps only its input: e·s·b·h (/t with SP) (Chen et al. 2016; Korthikanti §5;
+    docs/memory.md §4.3)."""
+    return _e(c) * _sbh(shape, c) / _rep(c)
+
+
+def layers_on_stage(shape: ModelShape, c, per_layer: float) -> float:
+    """Activation bytes of the L/p layers of one stage for one micro-batch: every layer's set, or under full recompute
+    one checkpoint per layer + one layer's set rematerialised during its backward (docs/memory.md §4.3)."""
+    n = shape.n_layers // c.pp
+    if c.recompute == "full":
+        return n * full_recompute_checkpoint(shape, c) + per_layer
+    return n * per_layer
+
+
+def in_flight_microbatches(c) -> int:
+    """Micro-batches whose activations the first pipeline stage holds under 1F1B: min(p, m), 1 without PP (Narayanan
+    et al. 2021 §2.2; Korthikanti §4.2.3; docs/memory.md §4.4)."""
+    return min(c.pp, max(c.grad_accum, 1)) if c.pp > 1 else 1
+
+
+def embedding_dropout_mask(shape: ModelShape, c) -> float:
+    """The embedding output's dropout mask, 1 byte per element, with dropout > 0: s·b·h (/t with SP; docs/memory.md
+    §4.4)."""
+    return DROPOUT_MASK_BYTES * _sbh(shape, c) / _rep(c) if c.dropout > 0 else 0.0
+
+
+def final_norm_and_head_inputs(shape: ModelShape, c, prof: Profile) -> float:
+    """Last stage: the final norm's input (e + profile extra)·s·b·h and, in a full fine-tune, the LM head's input
+    e·s·b·h (/t with SP; docs/memory.md §4.4)."""
+    head = _e(c) * _sbh(shape, c) if c.method == "full" else 0.0
+    return ((_e(c) + prof.norm_extra_bytes) * _sbh(shape, c) + head) / _rep(c)
+
+
+def logit_bytes_per_element(c, prof: Profile) -> float:
+    """Bytes per logit element alive at the forward/backward boundary: the profile's, or the chunked-CE allowance."""
+    return CHUNKED_CE_LOGIT_BYTES if c.chunked_ce else prof.logits_bytes
+
+
+def logits(shape: ModelShape, c, prof: Profile) -> float:
+    """Cross-entropy working set on the last stage: (bytes per logit)·s·b·V/t, vocabulary-parallel (docs/memory.md
+    §5)."""
+    return logit_bytes_per_element(c, prof) * c.seq_len * c.micro_batch * shape.vocab / c.tp
+
+
+def activation_terms(shape: ModelShape, c, prof: Profile, trainable, adapted):
+    """(first stage, last stage, logits, one layer) activation bytes on one rank (docs/memory.md §4.4, §5).
+
+    The first stage holds :func:`in_flight_microbatches` micro-batches of its layers and embedding mask; the last
+    stage one micro-batch of its layers plus the final-norm and head inputs; logits are the last stage's. With p = 1
+    both are the one stage (its final-norm/head inputs are then not added; §4.4)."""
+    per_layer = layer_activation_bytes(shape, c, prof, trainable, adapted)
+    layers = layers_on_stage(shape, c, per_layer)
+    first = in_flight_microbatches(c) * (layers + embedding_dropout_mask(shape, c))
+    last = layers + final_norm_and_head_inputs(shape, c, prof)
+    return first, last, logits(shape, c, prof), per_layer

@@ -1,0 +1,80 @@
+"""Model states: bytes per parameter of weights, gradients and optimizer state, and their ZeRO sharding.
+
+Every number here is per parameter and in bytes; docs/memory.md §1 gives the sources, §2 the sharding rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model import ModelShape
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Bytes per element of each model state and of the saved activations under one training precision."""
+
+    weight: float  # the weights the forward pass reads
+    grad: float  # gradient buffers
+    master: float  # fp32 master copy kept by the optimizer (0: none, the weights are the master)
+    state: float  # one optimizer state (e.g. AdamW's m or v)
+    activation: float  # e, bytes per saved activation element
+
+
+PRECISIONS: dict[str, Precision] = {  # docs/memory.md §1 (table with sources)
+    "fp32": Precision(weight=4, grad=4, master=0, state=4, activation=4),  # Adam: two fp32 moments
+    "amp": Precision(weight=4, grad=4, master=0, state=4, activation=2),  # torch autocast over fp32 weights
+    "mixed": Precision(weight=2, grad=2, master=4, state=4, activation=2),  # ZeRO paper §3.1, K = 12
+    "mixed-fp32-grads": Precision(weight=2, grad=4, master=4, state=4, activation=2),  # Megatron dist_optimizer.md
+    "bf16": Precision(weight=2, grad=2, master=0, state=2, activation=2),  # pure 16-bit (torchtune recipes)
+    "fp16": Precision(weight=2, grad=2, master=0, state=2, activation=2),
+}
+
+# QLoRA §3 (Dettmers et al. 2023): NF4 4-bit weights + 0.127 bits/param of double-quantised constants.
+NF4_DQ_BYTES = 0.5 + 0.127 / 8
+# bitsandbytes Optimizer2State (51294d9): one uint8 state + one fp32 absmax per 256-element block.
+BNB_8BIT_STATE = 1 + 4 / 256
+
+OPTIMIZERS = ("adamw", "adamw-8bit", "paged-adamw-8bit", "sgd", "sgd-momentum", "lion", "adafactor")
+STEP_TEMPORARY_OPTIMIZERS = ("adamw", "lion", "sgd-momentum")  # foreach step allocates one state-sized temporary
+
+
+def optimizer_state_bytes(optimizer: str, state_bytes: float, shape: ModelShape, n_params: float) -> float:
+    """Optimizer-state bytes per parameter, excluding the fp32 master copy (docs/memory.md §1).
+
+    ``state_bytes`` is the width of one full-precision state (4 or 2 B). AdamW keeps two moments, SGD-momentum and
+    Lion one, plain SGD none; 8-bit AdamW two blockwise-quantised states; Adafactor (no momentum) a factored second
+    moment, rows + columns per matrix, averaged over ``n_params``."""
+    if optimizer == "adamw":
+        return 2 * state_bytes
+    if optimizer in ("adamw-8bit", "paged-adamw-8bit"):
+        return 2 * BNB_8BIT_STATE
+    if optimizer == "sgd":
+        return 0.0
+    if optimizer in ("sgd-momentum", "lion"):
+        return state_bytes
+    per_layer = sum(i + o for i, o in shape.linear_shapes().values())
+    matrices = per_layer * shape.n_layers + shape.vocab + shape.d_model
+    return state_bytes * matrices / max(n_params, 1.0)
+
+
+# ZeRO (Rajbhandari et al. 2020 §5; docs/memory.md §2): the lowest stage that shards each model state over the
+# data-parallel group. Stage 1 = P_os, stage 2 = P_os+g, stage 3 = P_os+g+p (FSDP FULL_SHARD).
+ZERO_SHARDS_FROM: dict[str, int] = {"optimizer": 1, "gradients": 2, "weights": 3}
+
+
+def sharded(zero: int) -> dict[str, bool]:
+    """Which model states ZeRO stage ``zero`` shards: {"optimizer", "gradients", "weights"} -> bool."""
+    return {part: zero >= stage for part, stage in ZERO_SHARDS_FROM.items()}
+
+
+def shard(weights: float, grads: float, optimizer: float, zero: int, dp: int) -> tuple[float, float, float]:
+    """Bytes of (weights, gradients, optimizer) one data-parallel rank holds under ZeRO stage ``zero`` over ``dp``
+    ranks: each state sharded by the rule of :data:`ZERO_SHARDS_FROM` is divided by ``dp``."""
+    s = sharded(zero)
+    return (weights / dp if s["weights"] else weights, grads / dp if s["gradients"] else grads,
+            optimizer / dp if s["optimizer"] else optimizer)
+
+
+# LoRA adapter weight / gradient / AdamW bytes per parameter when ``lora_dtype`` is given (docs/memory.md §6).
+ADAPTER_BYTES: dict[str, tuple[float, float, float]] = {"fp32": (4, 4, 8), "bf16": (2, 2, 4)}

@@ -1,0 +1,265 @@
+"""Training memory of one rank, step by step (docs/memory.md §1-§3, §7).
+
+1. :func:`stage_params` — parameters one TP rank of the first and of the last pipeline stage holds (§2);
+2. :func:`state_bytes` — bytes per parameter of weights, gradients and optimizer state (§1, §6);
+3. :func:`model_states` — the rank's weights, gradients and optimizer bytes after ZeRO sharding (§2);
+4. :func:`offload_states` — what CPU offload moves off the GPU (§3);
+5. buffers — one function per buffer (§7);
+6. :func:`phases` — end of forward, end of backward, optimizer step; the peak is the largest (§7);
+7. :func:`train_peak` — both stages, the larger reported.
+
+All sizes in bytes per GPU; ``c`` is a resolved, validated MemoryConfig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model import LINEARS, ModelShape
+from . import activations, states
+from .profiles import DS_BUCKET_ELEMENTS, Profile
+
+
+# ---------------------------------------------------------------------------- 1. parameters on a rank
+@dataclass(frozen=True)
+class StageParams:
+    """Parameters on one TP rank of one pipeline stage (docs/memory.md §2)."""
+
+    split: float  # block parameters split over TP: (L/p)·(layer − norms − router)/t
+    rep: float  # block parameters replicated over TP: (L/p)·(norms + router)
+    emb: float  # token embedding V·h/t + learned positions (first stage)
+    head: float  # LM head V·h/t (last stage; untied, or the tied copy when p > 1)
+    norm: float  # final norm + extra parameters (last stage)
+
+    @property
+    def total(self) -> float:
+        return self.split + self.rep + self.emb + self.head + self.norm
+
+
+def stage_params(shape: ModelShape, c) -> tuple[StageParams, StageParams]:
+    """(first stage, last stage) parameters on one TP rank; with p = 1 both are the one stage (docs/memory.md §2)."""
+    t, p = c.tp, c.pp
+    Lp = shape.n_layers // p
+    norm_layer = shape.norms_per_layer * shape._norm_params()
+    router = shape.d_model * shape.n_experts if shape.n_experts else 0
+    split = Lp * (shape.layer_params() - norm_layer - router) / t
+    rep = Lp * (norm_layer + router)
+    emb = shape.vocab * shape.d_model / t + shape.learned_pos * shape.d_model
+    head = shape.vocab * shape.d_model / t
+    final_norm = shape._norm_params() + shape.extra_params
+    if p == 1:
+        one = StageParams(split, rep, emb, 0.0 if shape.tied_embeddings else head, final_norm)
+        return one, one
+    return StageParams(split, rep, emb, 0.0, 0.0), StageParams(split, rep, 0.0, head, final_norm)
+
+
+def linear_sets(shape: ModelShape, c) -> tuple[set[str], set[str]]:
+    """(trainable, adapted) linears: all of them trained in a full fine-tune, the LoRA targets adapted otherwise."""
+    targets = set(LINEARS if c.method == "full" else c.lora_targets)
+    if not shape.gated_mlp:
+        targets.discard("gate")
+    return (targets, set()) if c.method == "full" else (set(), targets)
+
+
+def lora_params_per_layer(shape: ModelShape, rank: int, targets) -> int:
+    """LoRA parameters of one layer: r·(in + out) per adapted linear, × experts for MoE MLP linears (Hu et al. 2021;
+    docs/memory.md §6). PEFT's count for q,v on Llama-3.2-3B r=32 is 9,175,040."""
+    mult = shape.n_experts or 1
+    total = 0
+    for name, (i, o) in shape.linear_shapes().items():
+        if name in targets:
+            total += rank * (i + o) * (mult if name in ("gate", "up", "down") else 1)
+    return total
+
+
+# ---------------------------------------------------------------------------- 2. bytes per parameter
+@dataclass(frozen=True)
+class StateBytes:
+    """Bytes per parameter (docs/memory.md §1, §6). ``adapter`` is (weight, grad, optimizer) of LoRA adapters."""
+
+    weight: float  # base weights as stored (NF4 handled in model_states)
+    grad: float
+    optimizer: float  # optimizer states incl. the fp32 master copy (and DeepSpeed's fp32 gradient partition)
+    state: float  # one optimizer state's width (the step temporary's)
+    adapter: tuple[float, float, float] | None
+
+
+def state_bytes(shape: ModelShape, c, prof: Profile) -> StateBytes:
+    """Bytes per parameter under the precision, optimizer, profile and method of ``c`` (docs/memory.md §1, §6)."""
+    p = states.PRECISIONS[c.precision]
+    w_b = p.weight
+    if c.method != "full" and c.precision == "amp":
+        w_b = 2  # LoRA recipes load the frozen base in 16 bit; autocast then has nothing to cast
+    opt_b = p.master + states.optimizer_state_bytes(c.optimizer, p.state, shape, shape.params_total)
+    if prof.fp32_grad_partition and c.zero >= 1 and p.grad < 4:
+        opt_b += 4  # DeepSpeed's ZeRO optimizer: fp32 copy of its gradient partition (§11.5)
+    adapter = None
+    if c.method != "full":
+        a_w, a_g, a_o = prof.adapter_bytes if c.lora_dtype is None else states.ADAPTER_BYTES[c.lora_dtype]
+        if c.optimizer != "adamw":
+            a_o = states.optimizer_state_bytes(c.optimizer, a_w, shape, shape.params_total)
+        adapter = (a_w, a_g, a_o)
+    return StateBytes(w_b, p.grad, opt_b, p.state, adapter)
+
+
+def lora_params_on_rank(shape: ModelShape, c, adapted) -> float:
+    """LoRA parameters on one rank: (L/p)·(per layer)/t (0 in a full fine-tune)."""
+    if c.method == "full":
+        return 0.0
+    return shape.n_layers // c.pp * lora_params_per_layer(shape, c.lora_rank, adapted) / c.tp
+
+
+# ---------------------------------------------------------------------------- 3. model states after ZeRO
+@dataclass(frozen=True)
+class ModelStates:
+    """Bytes of one rank's model states on the GPU, after ZeRO sharding and offload, and on the CPU."""
+
+    weights: float
+    gradients: float
+    optimizer: float
+    params: float  # parameters on the rank (before sharding)
+    trainable: float  # trainable parameters on the rank (before sharding)
+    cpu: float = 0.0  # bytes offloaded to CPU RAM by this rank
+
+
+def model_states(shape: ModelShape, c, sb: StateBytes, rp: StageParams, lora_params: float) -> ModelStates:
+    """Weights, gradients and optimizer bytes on one rank, sharded by :func:`states.shard` (docs/memory.md §1, §2, §6).
+    LoRA/QLoRA: the frozen base (NF4 on the TP-split linears under QLoRA, 16 bit elsewhere) plus the adapters; only
+    the adapters have gradients and optimizer state."""
+    n = rp.total
+    if c.method == "full":
+        W, G, O = states.shard(sb.weight * n, sb.grad * n, sb.optimizer * n, c.zero, c.dp)
+        return ModelStates(W, G, O, n, n)
+    if c.method == "qlora":
+        base = states.NF4_DQ_BYTES * rp.split + 2 * (rp.rep + rp.emb + rp.head + rp.norm)
+    else:
+        base = sb.weight * n
+    a_w, a_g, a_o = sb.adapter
+    W, G, O = states.shard(base + a_w * lora_params, a_g * lora_params, a_o * lora_params, c.zero, c.dp)
+    return ModelStates(W, G, O, n, lora_params)
+
+
+# ---------------------------------------------------------------------------- 4. offload
+def offload_states(ms: ModelStates, c, prof: Profile) -> ModelStates:
+    """ZeRO-Offload (Ren et al. 2021; docs/memory.md §3): ``optimizer`` moves the optimizer states (with the master)
+    and the gradient partition to the CPU, where the gradients are fp32 (4 B/param unless the profile already counts an
+    fp32 partition); ``params`` also the weights."""
+    W, G, O, cpu = ms.weights, ms.gradients, ms.optimizer, 0.0
+    if c.offload in ("optimizer", "params"):
+        cpu += O + (0.0 if prof.fp32_grad_partition else 4 * ms.trainable / c.dp)
+        O = G = 0.0
+    if c.offload == "params":
+        cpu += W
+        W = 0.0
+    return ModelStates(W, G, O, ms.params, ms.trainable, cpu)
+
+
+# ---------------------------------------------------------------------------- 5. buffers (docs/memory.md §7)
+def autocast_copies(shape: ModelShape, c, rp: StageParams) -> float:
+    """``amp`` full fine-tune: autocast's 16-bit copies of the TP-split, embedding and head weights, kept for
+    backward: 2 B × those parameters."""
+    return 2 * (rp.split + rp.emb + rp.head) if c.precision == "amp" and c.method == "full" else 0.0
+
+
+def zero3_gather_forward(shape: ModelShape, c, sb: StateBytes) -> float:
+    """ZeRO-3: the gathered weights of the current and the prefetched layer, 2 × weight bytes × layer params / t
+    (NF4 bytes under QLoRA; DeepSpeed's estimator counts 4 B × the largest layer, §3)."""
+    if c.zero != 3:
+        return 0.0
+    w = states.NF4_DQ_BYTES if c.method == "qlora" else sb.weight
+    return 2 * w * shape.layer_params() / c.tp
+
+
+def zero3_gather_backward(shape: ModelShape, c, sb: StateBytes) -> float:
+    """ZeRO-3 in backward: one layer's unsharded gradients, gradient bytes × layer params / t (full fine-tune)."""
+    return sb.grad * shape.layer_params() / c.tp if c.zero == 3 and c.method == "full" else 0.0
+
+
+def qlora_dequant_buffer(shape: ModelShape, c) -> float:
+    """QLoRA: one dequantised 16-bit copy of the largest linear, 2 B × max(in·out) / t."""
+    if c.method != "qlora":
+        return 0.0
+    return 2 * max(i * o for i, o in shape.linear_shapes().values()) / c.tp
+
+
+def ddp_bucket_copy(c, prof: Profile, ms: ModelStates) -> float:
+    """Profiles with a DDP bucket copy, ZeRO-0, d > 1: one more copy of the gradients in backward (§11.2)."""
+    return ms.gradients if prof.ddp_bucket_copy and c.zero == 0 and c.dp > 1 else 0.0
+
+
+def deepspeed_buckets(c, prof: Profile, sb: StateBytes, ms: ModelStates) -> float:
+    """DeepSpeed ZeRO-1/2: a reduce bucket of min(5e8, trainable) gradients and an all-gather bucket of
+    min(5e8, params) weights, in backward (§11.5)."""
+    if not (prof.ds_buckets and c.zero in (1, 2)):
+        return 0.0
+    return min(DS_BUCKET_ELEMENTS, ms.trainable) * sb.grad + min(DS_BUCKET_ELEMENTS, ms.params) * sb.weight
+
+
+def optimizer_step_temporary(c, prof: Profile, sb: StateBytes, ms: ModelStates) -> float:
+    """Profiles whose optimizer step allocates one state-sized temporary (foreach AdamW; AdamW, Lion, SGD-momentum):
+    state bytes × trainable params, sharded with the optimizer; none with offload (§7, §11.1)."""
+    if not (prof.opt_temp and c.optimizer in states.STEP_TEMPORARY_OPTIMIZERS) or c.offload != "none":
+        return 0.0
+    temp = sb.state * ms.trainable
+    return temp / c.dp if states.sharded(c.zero)["optimizer"] else temp
+
+
+# ---------------------------------------------------------------------------- 6. phases and the peak
+def grads_alive_in_forward(c, prof: Profile) -> bool:
+    """Gradients occupy memory during the forward pass with a persistent gradient buffer or gradient accumulation."""
+    return prof.grads_persistent or c.grad_accum > 1
+
+
+@dataclass(frozen=True)
+class StagePeak:
+    label: str  # "first" or "last" pipeline stage
+    peak: float  # bytes allocated at the peak phase
+    phase: str
+    phases: dict[str, float]
+    breakdown: dict[str, float]  # weights, gradients, optimizer, activations, logits, buffers
+    states: ModelStates
+
+
+def phases(c, prof: Profile, ms: ModelStates, act: float, logits: float, one_layer: float, buf_fwd: float,
+           buf_bwd: float, temp: float) -> dict[str, dict[str, float]]:
+    """Components alive at the end of forward, the end of backward and the optimizer step (docs/memory.md §7).
+    ``act`` and ``logits`` are the stage's activation and logit bytes before the profile's activation factor."""
+    f = prof.activation_factor
+    W, G, O = ms.weights, ms.gradients, ms.optimizer
+    return {
+        "forward_end": {"weights": W, "gradients": G if grads_alive_in_forward(c, prof) else 0.0, "optimizer": O,
+                        "activations": act * f, "logits": logits * f, "buffers": buf_fwd},
+        "backward_end": {"weights": W, "gradients": G, "optimizer": O, "activations": one_layer * f,
+                         "logits": 0.0, "buffers": buf_bwd},
+        "optimizer_step": {"weights": W, "gradients": G, "optimizer": O, "activations": 0.0, "logits": 0.0,
+                           "buffers": temp},
+    }
+
+
+def stage_peak(shape: ModelShape, c, prof: Profile, label: str, rp: StageParams, act: float, logits: float,
+               one_layer: float, sb: StateBytes, lora_params: float) -> StagePeak:
+    """The peak of one pipeline stage: model states, offload, buffers, phases; the largest phase wins."""
+    ms = offload_states(model_states(shape, c, sb, rp, lora_params), c, prof)
+    buf_fwd = autocast_copies(shape, c, rp) + zero3_gather_forward(shape, c, sb) + qlora_dequant_buffer(shape, c)
+    buf_bwd = (buf_fwd + zero3_gather_backward(shape, c, sb) + ddp_bucket_copy(c, prof, ms)
+               + deepspeed_buckets(c, prof, sb, ms))
+    temp = optimizer_step_temporary(c, prof, sb, ms)
+    by_phase = phases(c, prof, ms, act, logits, one_layer, buf_fwd, buf_bwd, temp)
+    totals = {k: sum(v.values()) for k, v in by_phase.items()}
+    peak = max(totals, key=totals.get)
+    return StagePeak(label, totals[peak], peak, totals, by_phase[peak], ms)
+
+
+def train_peak(shape: ModelShape, c, prof: Profile) -> tuple[StagePeak, StateBytes, set[str]]:
+    """The larger of the first and last pipeline stage's peaks (one stage when p = 1), the bytes per parameter used
+    and the LoRA-adapted linears."""
+    trainable, adapted = linear_sets(shape, c)
+    first_p, last_p = stage_params(shape, c)
+    sb = state_bytes(shape, c, prof)
+    lora = lora_params_on_rank(shape, c, adapted)
+    act_first, act_last, logits, one_layer = activations.activation_terms(shape, c, prof, trainable, adapted)
+    stages = [stage_peak(shape, c, prof, "first", first_p, act_first, 0.0 if c.pp > 1 else logits, one_layer, sb,
+                         lora)]
+    if c.pp > 1:
+        stages.append(stage_peak(shape, c, prof, "last", last_p, act_last, logits, one_layer, sb, lora))
+    return max(stages, key=lambda st: st.peak), sb, adapted

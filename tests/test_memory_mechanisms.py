@@ -1,0 +1,334 @@
+"""Each memory mechanism against an independent hand calculation on a toy shape (docs/memory.md).
+
+Every expected value below is written out from the formula in docs/memory.md (section named in each test) with the
+stack facts copied from the profile table of docs/memory.md §11, not read from the code. Together with the published
+numbers of tests/test_memory.py these kill every mutation in tests/mutations/memory.py
+(``python -m tests.mutations memory.``).
+"""
+
+from dataclasses import replace
+
+import pytest
+
+from scaling_planner.memory import (
+    PROFILES,
+    MemoryConfig,
+    activation_terms,
+    estimate_memory,
+    layer_activation_bytes,
+)
+from scaling_planner.model import LINEARS, ModelShape
+from scaling_planner.units import GIB
+
+# Toy Llama-like shape: V 1000, h 64, L 4, a 4 query heads, k 2 KV heads (d_h 16), gated MLP f 160, RMSNorm, no
+# biases, untied embeddings.
+TOY = ModelShape(vocab=1000, d_model=64, n_layers=4, n_heads=4, n_kv_heads=2, ffn=160, name="toy")
+V, H, L, A, QW, KVW, F = 1000, 64, 4, 4, 64, 32, 160
+S, B = 32, 2  # seq_len, micro_batch
+SBH = S * B * H
+# Parameter counts by hand (docs/memory.md §9): attention h·q_w + 2·h·kv_w + q_w·h, gated MLP 3·h·f, 2 RMSNorms.
+ATTN = H * QW + 2 * H * KVW + QW * H  # 12,288
+MLP = 3 * H * F  # 30,720
+LAYER = ATTN + MLP + 2 * H  # 43,136
+N = 2 * V * H + L * LAYER + H  # embedding + untied head + layers + final norm = 300,608
+SPLIT = L * (LAYER - 2 * H)  # TP-split block parameters (docs/memory.md §2)
+# LoRA r = 16 on all seven linears: r·(in + out) per linear (docs/memory.md §6)
+LORA_ALL = 16 * ((H + QW) + 2 * (H + KVW) + (QW + H) + 3 * (H + F))
+LORA_N = L * LORA_ALL
+
+# docs/memory.md §11 table: precision; norm extra B; gated-MLP tensors; logit B; eager score B; adapters w/g/o;
+# step temporary; persistent grads; DDP bucket copy; DeepSpeed buckets; fp32 grad partition; activation factor.
+FACTS = {
+    "generic": ("mixed", 0, 4, 8, 2, (4, 4, 8), True, False, False, False, False, 1.0),
+    "hf": ("amp", 4, 4, 12, 6, (4, 4, 8), True, False, True, False, False, 1.0),
+    "torchtune": ("bf16", 4, 4, 6, 2, (2, 2, 4), True, False, False, False, False, 1.0),
+    "megatron": ("mixed-fp32-grads", 0, 3, 2, 2, (4, 4, 8), False, True, False, False, False, 1.05),
+    "deepspeed": ("mixed", 4, 4, 12, 6, (4, 4, 8), False, True, False, True, True, 1.0),
+}
+NAMES = list(FACTS)
+# docs/memory.md §1: weight, grad, optimizer incl. master (AdamW), one optimizer state, bytes per parameter.
+PRECISION_BYTES = {"mixed": (2, 2, 12, 4), "amp": (4, 4, 8, 4), "bf16": (2, 2, 4, 2), "mixed-fp32-grads": (2, 4, 12, 4),
+                   "fp32": (4, 4, 8, 4)}
+FULL = set(LINEARS)
+
+
+def fact(name, i):
+    return FACTS[name][i]
+
+
+def cfg(name="generic", **kw):
+    kw = {"seq_len": S, "micro_batch": B, **kw}
+    return MemoryConfig(framework=name, **kw).resolved()
+
+
+def layer(name="generic", trainable=FULL, adapted=(), **kw):
+    return layer_activation_bytes(TOY, cfg(name, **kw), PROFILES[name], set(trainable), set(adapted))
+
+
+def per_layer_by_hand(name, e=2):
+    """docs/memory.md §4.2, full fine-tune, flash attention, no dropout, one TP rank."""
+    nx, nf = fact(name, 1), fact(name, 2)
+    return (2 * (e + nx) * SBH  # two RMSNorm inputs, activation dtype + the profile's extra bytes
+            + e * SBH + e * SBH  # attention input (saved by q,k,v) and MLP input (saved by gate, up)
+            + e * S * B * (QW + 2 * KVW)  # q, k, v saved by the attention kernel (GQA: kv_width)
+            + e * S * B * QW  # attention output
+            + 4 * A * S * B  # flash attention's fp32 log-sum-exp
+            + nf * e * S * B * F)  # gated-MLP tensors of width f
+
+
+def states_bytes(est):
+    return {k: v * GIB for k, v in est.assumptions["model_states_gib"].items()}
+
+
+def test_toy_parameter_count():
+    assert TOY.params_total == N == 300_608
+
+
+# ---------------------------------------------------------------------------- activations (§4, §5)
+@pytest.mark.parametrize("name", NAMES)
+def test_layer_activations_by_hand(name):
+    assert layer(name) == pytest.approx(per_layer_by_hand(name), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_layer_activations_tp_sp(name):
+    # §4.2: the attention and MLP internals are split over TP; the norm / block inputs only with SP.
+    e, nx, nf = 2, fact(name, 1), fact(name, 2)
+    rep = 2 * (e + nx) * SBH + 2 * e * SBH
+    split = e * S * B * (QW + 2 * KVW) + e * S * B * QW + 4 * A * S * B + nf * e * S * B * F
+    assert layer(name, tp=2, gpus=2) == pytest.approx(rep + split / 2, rel=1e-12)
+    assert layer(name, tp=2, gpus=2, sp=True) == pytest.approx((rep + split) / 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_eager_attention_scores(name):
+    # §4.2: eager attention saves (profile score bytes)·a·s²·b instead of flash's 4·a·s·b; with dropout also a 1-byte
+    # mask and the e-byte dropout output per score, and two 1-byte residual dropout masks 2·s·b·h.
+    eager_b = fact(name, 4)
+    flash = per_layer_by_hand(name)
+    assert layer(name, attention="eager") == pytest.approx(flash - 4 * A * S * B + eager_b * A * S * S * B, rel=1e-12)
+    assert layer(name, attention="eager", dropout=0.1) == pytest.approx(
+        flash - 4 * A * S * B + (eager_b + 1 + 2) * A * S * S * B + 2 * SBH, rel=1e-12)
+    # §4.3: selective (and full) recompute drop the s² tensors
+    assert layer(name, attention="eager", recompute="selective") == pytest.approx(flash - 4 * A * S * B, rel=1e-12)
+
+
+def test_dropout_masks():
+    # §4.2: two residual dropout masks, 1 byte per element
+    assert layer(dropout=0.1) - layer() == pytest.approx(2 * SBH, rel=1e-12)
+
+
+def test_lora_intermediates_and_frozen_inputs():
+    # §4.2 / §6: LoRA r = 8 on q, v only, lora_dropout 0.05, generic profile. Frozen o, gate, up, down save nothing
+    # of their own: no MLP input; the gated MLP keeps 4 - 1 = 3 f-wide tensors (down needs no gradient). Each adapted
+    # module adds A's output e·s·b·r and the dropout output + 1-byte mask (e + 1)·s·b·in.
+    e, r = 2, 8
+    expected = (2 * e * SBH + e * SBH  # norms, attention input (q and v need it)
+                + e * S * B * (QW + 2 * KVW) + e * S * B * QW + 4 * A * S * B
+                + 3 * e * S * B * F
+                + 2 * (e * S * B * r + (e + 1) * S * B * H))  # q and v adapters, in = h
+    got = layer(trainable=(), adapted={"q", "v"}, method="lora", lora_rank=r, lora_targets=("q", "v"),
+                lora_dropout=0.05)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def terms(name="generic", **kw):
+    return activation_terms(TOY, cfg(name, **kw), PROFILES[name], FULL, set())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stage_terms_and_logits(name):
+    # §4.4, §5: with p = 2 the first stage holds min(p, m) = 1 micro-batch of its L/p = 2 layers; the last stage adds
+    # the final-norm input (e + extra)·s·b·h and the LM-head input e·s·b·h; logits = (bytes per logit)·s·b·V/t.
+    e, nx, logit_b = 2, fact(name, 1), fact(name, 3)
+    first, last, logits, one = terms(name, pp=2, gpus=2)
+    per = per_layer_by_hand(name)
+    assert one == pytest.approx(per, rel=1e-12)
+    assert first == pytest.approx(2 * per, rel=1e-12)
+    assert last == pytest.approx(2 * per + (e + nx) * SBH + e * SBH, rel=1e-12)
+    assert logits == pytest.approx(logit_b * S * B * V, rel=1e-12)
+    assert terms(name, tp=2, gpus=2)[2] == pytest.approx(logit_b * S * B * V / 2, rel=1e-12)
+    assert terms(name, chunked_ce=True)[2] == pytest.approx(0.5 * S * B * V, rel=1e-12)  # §5 chunk allowance
+
+
+def test_pipeline_in_flight_and_embedding_mask():
+    # §4.4, 1F1B: p = 4 (one layer per stage), m = 3 micro-batches -> the first stage holds min(4, 3) = 3 of them,
+    # each with its layer and the embedding's 1-byte dropout mask s·b·h.
+    per = layer(dropout=0.1)
+    first, *_ = terms(pp=4, gpus=4, grad_accum=3, dropout=0.1)
+    assert first == pytest.approx(3 * (per + SBH), rel=1e-12)
+    first8, *_ = terms(pp=4, gpus=4, grad_accum=8)
+    assert first8 == pytest.approx(4 * layer(), rel=1e-12)
+
+
+def test_full_recompute():
+    # §4.3: each layer keeps its input e·s·b·h; one layer's full set is rematerialised during its backward.
+    first, *_ = terms(recompute="full")
+    assert first == pytest.approx(L * 2 * SBH + per_layer_by_hand("generic"), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------- model states (§1, §2, §3, §6)
+@pytest.mark.parametrize("name", NAMES)
+def test_default_precision_state_bytes(name):
+    # §1 with §11's default precision; one GPU, ZeRO-0
+    w, g, o, _ = PRECISION_BYTES[fact(name, 0)]
+    st = states_bytes(estimate_memory(TOY, cfg(name)))
+    assert st == pytest.approx({"weights": w * N, "gradients": g * N, "optimizer": o * N}, rel=1e-9)
+
+
+@pytest.mark.parametrize("zero", [0, 1, 2, 3])
+def test_zero_sharding(zero):
+    # §2: ZeRO-1 shards the optimizer (12 B), ZeRO-2 also the gradients (2 B), ZeRO-3 also the weights (2 B); d = 4.
+    st = states_bytes(estimate_memory(TOY, cfg(gpus=4, zero=zero)))
+    d = 4
+    assert st == pytest.approx({"weights": 2 * N / (d if zero >= 3 else 1),
+                                "gradients": 2 * N / (d if zero >= 2 else 1),
+                                "optimizer": 12 * N / (d if zero >= 1 else 1)}, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fp32_gradient_partition(name):
+    # §1 / §11.5: with 16-bit gradients and ZeRO >= 1, DeepSpeed's optimizer adds an fp32 gradient partition (4 B)
+    st = states_bytes(estimate_memory(TOY, cfg(name, precision="mixed", zero=1, gpus=2)))
+    assert st["optimizer"] == pytest.approx((12 + (4 if fact(name, 10) else 0)) * N / 2, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["generic", "deepspeed"])
+def test_offload(name):
+    # §3: optimizer offload moves the optimizer states and the gradient partition to the CPU (fp32 gradients, 4 B,
+    # unless the profile's fp32 partition is already in the optimizer bytes); CPU per node x GPUs x 1.5 (DeepSpeed's
+    # additional_buffer_factor). params offload (ZeRO-3) also moves the weights.
+    d = 2
+    opt = 12 + (4 if fact(name, 10) else 0)
+    est = estimate_memory(TOY, cfg(name, gpus=d, zero=2, offload="optimizer"))
+    assert states_bytes(est) == pytest.approx({"weights": 2 * N, "gradients": 0, "optimizer": 0}, abs=1e-3)
+    cpu = opt * N / d + (0 if fact(name, 10) else 4 * N / d)
+    assert est.cpu_bytes == pytest.approx(cpu * d * 1.5, rel=1e-9)
+    est = estimate_memory(TOY, cfg(name, gpus=d, zero=3, offload="params"))
+    assert states_bytes(est) == pytest.approx({"weights": 0, "gradients": 0, "optimizer": 0}, abs=1e-3)
+    assert est.cpu_bytes == pytest.approx((cpu + 2 * N / d) * d * 1.5, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lora_adapter_bytes(name):
+    # §6: frozen 16-bit base (2 B, also under amp), adapters at the profile's weight/grad/AdamW bytes (§11)
+    aw, ag, ao = fact(name, 5)
+    st = states_bytes(estimate_memory(TOY, cfg(name, method="lora")))
+    assert st == pytest.approx({"weights": 2 * N + aw * LORA_N, "gradients": ag * LORA_N,
+                                "optimizer": ao * LORA_N}, rel=1e-9)
+    st = states_bytes(estimate_memory(TOY, cfg(name, method="lora", lora_dtype="bf16")))
+    assert st["optimizer"] == pytest.approx(4 * LORA_N, rel=1e-9)
+
+
+def test_qlora_nf4_weights():
+    # §6, QLoRA §3 (Dettmers et al. 2023): NF4 + double quantisation = 4 bits + 0.127 bits of constants per
+    # parameter on the split linears; embeddings, head and norms stay 16-bit; fp32 adapters (generic).
+    st = states_bytes(estimate_memory(TOY, cfg(method="qlora")))
+    assert st["weights"] == pytest.approx((0.5 + 0.127 / 8) * SPLIT + 2 * (N - SPLIT) + 4 * LORA_N, rel=1e-9)
+
+
+def test_8bit_adamw_state_bytes():
+    # §1, bitsandbytes Optimizer2State: two uint8 states + one fp32 absmax per 256-element block each, plus the
+    # fp32 master of `mixed`
+    st = states_bytes(estimate_memory(TOY, cfg(optimizer="adamw-8bit")))
+    assert st["optimizer"] == pytest.approx((4 + 2 * (1 + 4 / 256)) * N, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------- buffers, phases, overhead (§7)
+@pytest.mark.parametrize("name", NAMES)
+def test_optimizer_step_temporary(name):
+    # §7: foreach AdamW allocates one optimizer-state-sized temporary (state bytes x trainable params) at the step
+    w, g, o, state = PRECISION_BYTES[fact(name, 0)]
+    est = estimate_memory(TOY, cfg(name))
+    temp = state * N if fact(name, 6) else 0
+    assert est.phases["optimizer_step"] == pytest.approx((w + g + o) * N + temp, rel=1e-9)
+    est = estimate_memory(TOY, cfg(name, gpus=2, zero=1))  # the temporary shards with the optimizer
+    opt = o + (4 if fact(name, 10) and g < 4 else 0)
+    assert est.phases["optimizer_step"] == pytest.approx((w + g) * N + opt * N / 2 + temp / 2, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_alive_in_forward(name):
+    # §7: gradients count at the end of forward with a persistent buffer, or with gradient accumulation
+    g = PRECISION_BYTES[fact(name, 0)][1]
+    one = estimate_memory(TOY, cfg(name, grad_accum=1)).phases["forward_end"]
+    two = estimate_memory(TOY, cfg(name, grad_accum=2)).phases["forward_end"]
+    assert two - one == pytest.approx(0 if fact(name, 7) else g * N, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ddp_bucket_copy(name):
+    # §7 / §11.2: DDP without gradient_as_bucket_view copies the gradients once more in backward (ZeRO-0, d > 1)
+    g = PRECISION_BYTES[fact(name, 0)][1]
+    one = estimate_memory(TOY, cfg(name, gpus=1)).phases["backward_end"]
+    two = estimate_memory(TOY, cfg(name, gpus=2)).phases["backward_end"]
+    assert two - one == pytest.approx(g * N if fact(name, 8) else 0, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deepspeed_buckets(name, monkeypatch):
+    # §7 / §11.5: ZeRO-1/2 reduce bucket min(5e8, trainable)·grad bytes + all-gather bucket min(5e8, params)·weight
+    # bytes in backward; the toy model is below 5e8, so (2 + 2)·N under `mixed`.
+    c = cfg(name, precision="mixed", gpus=2, zero=1)
+    with_fact = estimate_memory(TOY, c).phases["backward_end"]
+    monkeypatch.setitem(PROFILES, name, replace(PROFILES[name], ds_buckets=False))
+    without = estimate_memory(TOY, c).phases["backward_end"]
+    assert with_fact - without == pytest.approx((2 + 2) * N if fact(name, 9) else 0, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_activation_factor(name, monkeypatch):
+    # §7, §11.4: activations and logits at the end of forward x the profile's factor (Megatron's 1.05)
+    act = L * per_layer_by_hand(name) + fact(name, 3) * S * B * V  # p = 1: all layers + logits
+    c = cfg(name)
+    with_fact = estimate_memory(TOY, c).phases["forward_end"]
+    monkeypatch.setitem(PROFILES, name, replace(PROFILES[name], activation_factor=1.0))
+    plain = estimate_memory(TOY, c).phases["forward_end"]
+    assert with_fact - plain == pytest.approx((fact(name, 11) - 1) * act, rel=1e-9, abs=1e-6)
+
+
+def test_forward_end_by_hand_amp():
+    # §7, hf profile (amp): weights 4 B + AdamW 8 B, no gradients alive, activations + 12 B logits, and autocast's
+    # 16-bit copies of the TP-split, embedding and head weights (2 B each).
+    est = estimate_memory(TOY, cfg("hf"))
+    act = L * per_layer_by_hand("hf") + 12 * S * B * V
+    assert est.phases["forward_end"] == pytest.approx(4 * N + 8 * N + act + 2 * (SPLIT + 2 * V * H), rel=1e-9)
+
+
+def test_backward_end_by_hand_zero3():
+    # §7, generic, ZeRO-3 over 2: sharded states, one layer's activations, gather buffers 2 x 2 B x one layer's
+    # parameters (current + prefetched layer) + one layer's 2-byte gradients.
+    est = estimate_memory(TOY, cfg(gpus=2, zero=3))
+    expected = 16 * N / 2 + per_layer_by_hand("generic") + 2 * 2 * LAYER + 2 * LAYER
+    assert est.phases["backward_end"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_qlora_dequantised_buffer():
+    # §7: QLoRA keeps one dequantised 16-bit copy of the largest linear (gate/up/down: 64 x 160) in forward
+    c = cfg(method="qlora")
+    est = estimate_memory(TOY, c)
+    st = states_bytes(est)
+    first, _last, logits, _ = activation_terms(TOY, c, PROFILES["generic"], set(), set(LINEARS))
+    expected = st["weights"] + st["optimizer"] + first + logits + 2 * H * F
+    assert est.phases["forward_end"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_reserved_and_device_overhead():
+    # §0, §7: reserved = allocated x (1 + fragmentation); device = reserved + CUDA context
+    est = estimate_memory(TOY, cfg(fragmentation=0.2, cuda_context_gib=2.5))
+    assert est.reserved == pytest.approx(est.allocated * 1.2, rel=1e-12)
+    assert est.device == pytest.approx(est.allocated * 1.2 + 2.5 * GIB, rel=1e-12)
+    inf = estimate_memory(TOY, cfg(fragmentation=0.2, cuda_context_gib=2.5, inference=True))
+    assert inf.device == pytest.approx(inf.allocated * 1.2 + 2.5 * GIB, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------- notes (§11)
+def test_notes_follow_the_facts_that_act():
+    # the notes on LoRA adapters / eager scores appear only when those facts act on the estimate
+    full = estimate_memory(TOY, cfg("hf")).assumptions["profile_notes"]
+    lora = estimate_memory(TOY, cfg("hf", method="lora", attention="eager")).assumptions["profile_notes"]
+    notes = PROFILES["hf"].notes
+    assert notes["adapter_bytes"] not in full and notes["eager_score_bytes"] not in full
+    assert notes["adapter_bytes"] in lora and notes["eager_score_bytes"] in lora
+    for p in PROFILES.values():
+        assert set(p.notes) <= {f for f in p.__dataclass_fields__} - {"name", "notes"}
