@@ -258,15 +258,37 @@ def budget_cmd(
     law: str = typer.Option("epoch2024", "--law", metavar="NAME|FILE", help="Catalogue name or a law file from `scaleplan fit --save`."),
     compare: str | None = typer.Option(None, "--compare", metavar="LAW[,LAW]", help="Comma-separated laws to compare (default: two "
                                        "published ones)."),
-    mfu: float | None = typer.Option(None, "--mfu", metavar="FRACTION", help="Step MFU (6N counting, dense BF16 peak); default per "
-                                     "GPU family."),
+    mfu: float | None = typer.Option(None, "--mfu", metavar="FRACTION", help="Override the step-time model: time = C / (GPUs x "
+                                     "peak x MFU x goodput), MFU in 6N counting against the dense BF16 peak."),
     goodput: float = typer.Option(0.9, "--goodput", metavar="FRACTION", help="Fraction of wall-clock doing useful steps."),
     price: float | None = typer.Option(None, "--price", metavar="USD", help="$ per GPU-hour (default: the catalogue's)."),
     prices: Path | None = typer.Option(None, "--prices", metavar="FILE", help="JSON/TOML file of $/GPU-hour by GPU name."),
     seq_len: int = typer.Option(4096, "--seq-len", metavar="TOKENS", help="Sequence length in tokens (enters attention FLOPs and activation memory)."),
     global_batch: int | None = typer.Option(None, "--global-batch", metavar="SEQUENCES", help="Sequences per step (default: DeepSeek "
                                             "B_opt for the budget)."),
-    vocab: int = typer.Option(32000, "--vocab", metavar="SIZE", help="Vocabulary size of the planned model."),
+    vocab: int | None = typer.Option(None, "--vocab", metavar="SIZE", help="Vocabulary size of the planned model "
+                                     "(default 32000, or the given model's)."),
+    model: str | None = typer.Option(None, "--model", metavar="NAME", help="Plan this model (a preset, see `scaleplan "
+                                     "memory --list-models`): it fixes N."),
+    config: Path | None = typer.Option(None, "--config", metavar="FILE", help="Plan the model of a Hugging Face config.json."),
+    layers: int | None = typer.Option(None, "--layers", metavar="N", help="Transformer layers (with --d-model, --heads)."),
+    d_model: int | None = typer.Option(None, "--d-model", metavar="N", help="Hidden size."),
+    heads: int | None = typer.Option(None, "--heads", metavar="N", help="Attention heads."),
+    kv_heads: int | None = typer.Option(None, "--kv-heads", metavar="N", help="Key/value heads (GQA; default = heads)."),
+    ffn: int | None = typer.Option(None, "--ffn", metavar="N", help="MLP hidden size."),
+    framework: str = typer.Option("megatron", "--framework", metavar="NAME", help="Training stack the plan is costed "
+                                  "for: megatron | deepspeed | hf | torchtune."),
+    tp: int | None = typer.Option(None, "--tp", metavar="N", help="Fix the tensor-parallel size (default: searched)."),
+    pp: int | None = typer.Option(None, "--pp", metavar="N", help="Fix the pipeline-parallel size (default: searched)."),
+    dp: int | None = typer.Option(None, "--dp", metavar="N", help="Fix the data-parallel size; --tp --pp --dp together "
+                                  "fix the GPU count and the layout is checked, not searched."),
+    micro_batch: int | None = typer.Option(None, "--micro-batch", metavar="N", help="Fix the sequences per micro-batch "
+                                           "per GPU."),
+    zero: str | None = typer.Option(None, "--zero", metavar="STAGE", help="Fix the ZeRO stage 0-3 or FSDP name "
+                                    "(no_shard, shard_grad_op, full_shard)."),
+    recompute: str | None = typer.Option(None, "--recompute", metavar="MODE", help="Fix activation recomputation: "
+                                         "none | selective | full."),
+    sp: bool | None = typer.Option(None, "--sp/--no-sp", help="Fix sequence parallelism (with TP; default on)."),
     gpus_per_node: int | None = typer.Option(None, "--gpus-per-node", metavar="N", help="GPUs per node (default: the GPU's usual node, e.g. 8)."),
     max_gpus: int | None = typer.Option(None, "--max-gpus", metavar="N", help="Largest cluster to plan for; the plan takes longer when this caps it."),
     deadline_days: float | None = typer.Option(None, "--deadline-days", metavar="DAYS", help="Fewest GPUs that finish in time."),
@@ -275,8 +297,10 @@ def budget_cmd(
     unique_tokens: str | None = typer.Option(None, "--unique-tokens", metavar="TOKENS", help="Unique tokens available (Muennighoff "
                                              "et al.: repeated epochs)."),
     emit: tuple[str, str] | None = typer.Option(None, "--emit", metavar="KIND PATH",
-                                                help="Write a config for the chosen layout: --emit deepspeed ds.json "
-                                                     "or --emit fsdp accelerate_fsdp.yaml."),
+                                                help="Write the launch file of the planned layout: --emit megatron "
+                                                     "args.sh (Megatron-LM arguments; any TP/PP/EP), --emit deepspeed "
+                                                     "ds.json (--framework deepspeed, TP 1, PP 1) or --emit fsdp "
+                                                     "fsdp.yaml (accelerate; --framework hf, TP 1, PP 1)."),
     report: Path | None = typer.Option(None, "--report", metavar="FILE", help="Write an HTML or Markdown report."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing --emit/--report files."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
@@ -288,6 +312,11 @@ def budget_cmd(
     _distinct_outputs(*[("--emit", p) for _, p in emits], ("--report", report))
     for _, p in emits:
         _check_writable(p, force, "--emit")
+    if emits:  # a stack that cannot run the pinned layout is refused before planning (docs/planning.md §4.5)
+        from .render.emit import check_emittable
+
+        for kind, _ in emits:
+            check_emittable(kind, framework=framework, tp=tp, pp=pp, recompute=recompute)
     if report is not None:
         from .render.report import check_report_path
 
@@ -297,9 +326,17 @@ def budget_cmd(
         from .io.prices import load_prices
 
         price_table = load_prices(prices)
+    shape = None
+    if any(x is not None for x in (model, config, layers, d_model, heads, kv_heads, ffn)):
+        if params is not None:
+            raise ScalePlanError("give --params or a model (--model, --config, --layers/--d-model/--heads), not both")
+        shape = _shape_from_options(model, config, None, layers, d_model, heads, kv_heads, None, ffn, vocab, None,
+                                    None, None, None)
     kw = dict(flops=_num(flops, "--flops"), gpus=gpus, days=days, params=_num(params, "--params"),
               tokens=_num(tokens, "--tokens"), target_loss=target_loss, gpu=gpu or "a100-80", law=law, mfu=mfu,
-              goodput=goodput, price=price, seq_len=seq_len, global_batch=global_batch, vocab=vocab,
+              goodput=goodput, price=price, seq_len=seq_len, global_batch=global_batch,
+              vocab=32000 if vocab is None else vocab, shape=shape, framework=framework, tp=tp, pp=pp, dp=dp,
+              micro_batch=micro_batch, zero=None if zero is None else parse_zero(zero), recompute=recompute, sp=sp,
               gpus_per_node=gpus_per_node, max_gpus=max_gpus, deadline_days=deadline_days,
               inference_tokens=_num(inference_tokens, "--inference-tokens"),
               unique_tokens=_num(unique_tokens, "--unique-tokens"),
@@ -309,17 +346,14 @@ def budget_cmd(
         raise ScalePlanError("--days must be a positive number")
     plan = plan_budget(**kw)
     written = []
-    for kind, p in emits:
-        from .render.emit import deepspeed_config, fsdp_accelerate_config
+    if emits:
+        from .render.emit import emit_text
 
-        if kind == "deepspeed":
-            p.write_text(json.dumps(deepspeed_config(plan), indent=2) + "\n")
-        else:
-            p.write_text(fsdp_accelerate_config(plan))
-        written.append(f"wrote {kind} config {p}")
-        if plan.layout.tp > 1 or plan.layout.pp > 1:
-            written.append(f"  note: the {kind} config covers sharding and batch only; set TP={plan.layout.tp}, "
-                           f"PP={plan.layout.pp} in your launcher (e.g. Megatron-DeepSpeed arguments)")
+        texts = [(kind, p, emit_text(plan, kind)) for kind, p in emits]  # all refusals before any file is written
+        for kind, p, text in texts:
+            p.write_text(text)
+            written.append(f"wrote {kind} launch file {p} (micro-batch {plan.layout.micro_batch} x accumulation "
+                           f"{plan.layout.grad_accum} x DP {plan.layout.dp} = {plan.global_batch} sequences)")
     if report is not None:
         from .render.report import write_plan_report
 
@@ -340,9 +374,12 @@ def budget_cmd(
 def _parse_emits(emit: tuple[str, str] | None) -> list[tuple[str, Path]]:
     if not emit:
         return []
+    from .render.emit import EMITTERS
+
     kind, path = emit[0].strip().lower(), emit[1]
-    if kind not in ("deepspeed", "fsdp") or not path:
-        raise ScalePlanError(f"--emit {emit[0]} {emit[1]}: use --emit deepspeed PATH or --emit fsdp PATH")
+    if kind not in EMITTERS or not path:
+        raise ScalePlanError(f"--emit {emit[0]} {emit[1]}: use --emit KIND PATH with KIND one of "
+                             f"{', '.join(EMITTERS)}")
     return [(kind, Path(path))]
 
 

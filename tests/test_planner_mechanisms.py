@@ -5,14 +5,16 @@ Mechanisms are reached through their module attributes (``timing.tp_comm``, ``de
 same ones the planner calls."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from scaling_planner.errors import ScalePlanError
 from scaling_planner.hardware import get_gpu
 from scaling_planner.io.law_file import load_law
 from scaling_planner.model import ModelShape
-from scaling_planner.planner import allocation, defaults, layout, plan_budget, timing
+from scaling_planner.planner import allocation, defaults, layout, plan_budget, steptime, timing
 from scaling_planner.planner.layout import Layout
 from scaling_planner.units import GIB
 
@@ -20,70 +22,44 @@ A100 = get_gpu("a100-80")  # 312 TFLOP/s dense BF16, NVLink 300 GB/s, NIC 25 GB/
 # Llama-2-7B's shape (Touvron et al. 2023): 32 layers, d_model 4096, 32 heads, ffn 11008, vocab 32000
 LLAMA7B = ModelShape(vocab=32000, d_model=4096, n_layers=32, n_heads=32)
 N7B = 6_738_415_616  # its parameter count (the published "6.74B"; model.py counts it, tests/test_model_hardware.py)
-F_A100 = 312e12 * 0.45  # achieved FLOP/s per GPU at MFU 0.45 (planning.md §4.3)
-
-
-def lay(**kw):
-    base = dict(tp=1, pp=1, dp=1, zero_stage=0, micro_batch=1, grad_accum=1, recompute="none")
-    return {**base, **kw}
-
 
 def test_shape_is_llama7b():
     assert LLAMA7B.params_total == N7B and LLAMA7B.params_active == N7B
 
 
-# ---------------------------------------------------------------- throughput model, docs/planning.md §4.3
-def test_tp_pp_recompute_terms_by_hand():
-    # TP 2 x PP 2 x DP 2 on one 8-GPU node, micro-batch 1, 4 micro-batches, seq 4096, full recompute, MFU 0.45
-    eff, pen = timing.throughput(LLAMA7B, A100, lay(tp=2, pp=2, dp=2, zero_stage=1, grad_accum=4, recompute="full"),
-                                 4096, 0.45, 8)
-    # TP: (t-1)·F/(3·h·bw_NVLink) = 1 · 1.404e14 / (3 · 4096 · 300e9) = 1.404e14 / 3.6864e15
-    tp = 1.404e14 / 3.6864e15
-    assert tp == pytest.approx(0.0380859375)
-    assert pen["tp_comm"] == pytest.approx(tp, rel=1e-12)
-    # bubble (p-1)/m = 1/4 (Narayanan et al. 2021 §2.2.1)
-    assert pen["pp_bubble"] == pytest.approx(0.25, rel=1e-12)
-    # one micro-batch: 6·N/(t·p) FLOPs per token x 4096 tokens / F
-    t_mb = 6 * N7B / 4 * 4096 / F_A100
-    # PP p2p: 2·2·b·s·h/t bytes over NVLink (t·p = 4 GPUs, inside the node), / t_mb
-    pp = (2 * 2 * 1 * 4096 * 4096 / 2 / 300e9) / t_mb
-    assert pen["pp_comm"] == pytest.approx(pp, rel=1e-12)
-    # DP: 2·(d-1)/d · N/(t·p) · 2 B = N/2 bytes over NVLink, hidden by 2/3 of one micro-batch's backward
-    assert N7B / 2 / 300e9 < 2 / 3 * t_mb and pen["dp_comm_exposed"] == 0
-    # full recompute: 6/8 of the throughput, a 1/3 longer step
-    assert pen["recompute"] == pytest.approx(1 / 3, rel=1e-12)
-    assert eff == pytest.approx(0.75 / ((1 + tp + pp) * (1 + 0.25) + 0), rel=1e-12)
+# ---------------------------------------------------------------- layout scoring, docs/planning.md §4.3 / §5.4
+def test_each_layout_is_timed_by_the_step_model():
+    # every searched layout carries the step-time model's prediction for exactly its own fields
+    found = layout.search_layouts(LLAMA7B, A100, 16, 64, 4096, 8, max_results=50)
+    assert len(found) > 5
+    for L in found:
+        st = steptime.step_time(LLAMA7B, A100, tp=L.tp, pp=L.pp, dp=L.dp, ep=1, micro_batch=L.micro_batch,
+                                grad_accum=L.grad_accum, seq_len=4096, zero_stage=L.zero_stage,
+                                recompute=L.recompute, sp=L.sp, framework="megatron", precision="bf16",
+                                gpus_per_node=8)
+        assert L.step == st and L.efficiency == st.mfu
+        assert L.penalties == {k: v / st.seconds for k, v in st.breakdown.items()}
+        assert sum(L.penalties.values()) == pytest.approx(1)
 
 
-def test_pp_comm_crosses_nodes_over_the_nic():
-    # TP 2 x PP 8 = 16 GPUs > one node: stage boundaries go over the 25 GB/s NIC
-    eff, pen = timing.throughput(LLAMA7B, A100, lay(tp=2, pp=8, grad_accum=8), 4096, 0.45, 8)
-    t_mb = 6 * N7B / 16 * 4096 / F_A100
-    pp = (2 * 2 * 1 * 4096 * 4096 / 2 / 25e9) / t_mb
-    assert pen["pp_comm"] == pytest.approx(pp, rel=1e-12)
-    assert pen["pp_bubble"] == pytest.approx(7 / 8)
-    assert eff == pytest.approx(1 / ((1 + 1.404e14 / 3.6864e15 + pp) * (1 + 7 / 8)), rel=1e-12)
+def test_search_ranks_by_predicted_throughput():
+    # fastest first: the best layout's predicted MFU is the highest of every candidate that fits
+    found = layout.search_layouts(LLAMA7B, A100, 16, 64, 4096, 8, max_results=1000)
+    best = found[0]
+    every = [L for L in layout.candidates(LLAMA7B, 16, 64, 8)
+             if layout.fits(layout._estimate(LLAMA7B, L, A100, "megatron", 4096), A100, 0.05)]
+    mfus = [timing.layout_step(LLAMA7B, A100, L, 4096, 8, "megatron").mfu for L in every]
+    assert best.efficiency == pytest.approx(max(mfus), rel=1e-12)
+    assert [L.efficiency for L in found] == sorted((L.efficiency for L in found), reverse=True)
 
 
-@pytest.mark.parametrize("zero", [1, 3])
-def test_dp_exposed_by_hand(zero):
-    # DP 16 over two nodes (NIC 25 GB/s), 2 micro-batches of 1 x 1024 tokens: the gradient reduce is exposed
-    eff, pen = timing.throughput(LLAMA7B, A100, lay(dp=16, zero_stage=zero, grad_accum=2), 1024, 0.45, 8)
-    t_mb = 6 * N7B * 1024 / F_A100
-    vol = 2 * 15 / 16 * N7B * 2  # bytes, ring all-reduce of bf16 gradients
-    overlap = 2 / 3 * t_mb
-    if zero == 3:  # parameters re-gathered every micro-batch, forward and backward; overlap with every backward
-        vol *= 1.5 * 2
-        overlap *= 2
-    exposed = (vol / 25e9 - overlap) / (2 * t_mb)
-    assert exposed > 1
-    assert pen["dp_comm_exposed"] == pytest.approx(exposed, rel=1e-12)
-    assert eff == pytest.approx(1 / (1 + exposed), rel=1e-12)
-
-
-def test_ideal_layout_scores_one():
-    eff, pen = timing.throughput(LLAMA7B, A100, lay(), 4096, 0.45, 8)
-    assert eff == 1 and not any(pen.values())
+def test_framework_reaches_the_step_model():
+    # the same layout timed for transformers' eager kernels is slower than for Megatron's fused ones (§5.4)
+    L = Layout(gpus=8, dp=8, tp=1, pp=1, zero_stage=1, micro_batch=1, grad_accum=4, global_batch=32,
+               recompute="none", sp=False)
+    mega = timing.layout_step(LLAMA7B, A100, L, 4096, 8, "megatron")
+    hf = timing.layout_step(LLAMA7B, A100, L, 4096, 8, "hf")
+    assert hf.seconds > mega.seconds and hf.breakdown["memory_bound"] > mega.breakdown["memory_bound"]
 
 
 def test_ranking_follows_the_score():
@@ -107,8 +83,8 @@ def test_zero_2_3_only_without_pipeline():
 def test_memory_filter_drops_what_does_not_fit():
     # megatron profile: 18 B/param of states (memory.md §11.4) -> 7B needs ~113 GiB on one GPU, > 95% of 80 GiB
     assert 18 * N7B / GIB > 0.95 * 80
-    assert layout.search_layouts(LLAMA7B, A100, 1, 8, 4096, 0.45, 8) == []
-    found = layout.search_layouts(LLAMA7B, A100, 8, 64, 4096, 0.45, 8, max_results=50)
+    assert layout.search_layouts(LLAMA7B, A100, 1, 8, 4096, 8) == []
+    found = layout.search_layouts(LLAMA7B, A100, 8, 64, 4096, 8, max_results=50)
     assert found
     for L in found:  # each layout keeps the estimate it was checked with
         assert L.memory.device / GIB == pytest.approx(L.memory_gib) and L.memory_gib <= 0.95 * 80
@@ -124,14 +100,17 @@ def test_layout_memory_config_is_the_checked_one():
     assert estimate_memory(p.shape, cfg, p.gpu, suggest=False).device == p.memory.device == p.layout.memory.device
 
 
-def test_why_lost_names_the_larger_penalty():
+def test_why_lost_names_the_terms_that_cost_more_per_token():
     mk = lambda eff, pen, mem=10.0: Layout(gpus=8, dp=4, tp=1, pp=2, zero_stage=0, micro_batch=1,  # noqa: E731
                                            grad_accum=4, global_batch=16, recompute="none", sp=False,
                                            memory_gib=mem, efficiency=eff, penalties=pen)
-    best = mk(0.8, {"pp_bubble": 0.0, "tp_comm": 0.05})
-    assert layout.why_lost(best, mk(0.64, {"pp_bubble": 0.25, "tp_comm": 0.05})) == \
-        "-20.0% throughput (pipeline bubble 25%)"
-    assert layout.why_lost(best, mk(0.8, {}, mem=12.0)) == "same throughput, +2.0 GiB per GPU"
+    best = mk(0.5, {"compute": 0.9, "tp_comm": 0.1})
+    # time per token of a term ∝ fraction / MFU: best compute 0.9/0.5 = 1.8, TP 0.2 (total 2.0); alt: compute
+    # 0.72/0.4 = 1.8, bubble 0.2/0.4 = 0.5 (+25% of the best's 2.0), TP 0.08/0.4 = 0.2 (same)
+    alt = mk(0.4, {"compute": 0.72, "pp_bubble": 0.2, "tp_comm": 0.08})
+    assert layout.why_lost(best, alt) == "-20.0% throughput (pipeline bubble +25%)"
+    assert layout.why_lost(best, mk(0.5, {"compute": 0.9, "tp_comm": 0.1}, mem=12.0)) == \
+        "same throughput, +2.0 GiB per GPU"
     p = plan_budget(flops=1e23, gpu="a100-80")
     assert p.alternatives and all(a["why_lost"] for a in p.alternatives)
 
@@ -147,20 +126,51 @@ def test_default_mfu_table(gpu, params, gpus, mfu):
     assert defaults.default_mfu(get_gpu(gpu), params, gpus)[0] == pytest.approx(mfu)
 
 
-def test_large_cluster_mfu_reaches_the_plan():
+def test_default_mfu_is_only_the_first_guess():
+    # the plan's MFU is the chosen layout's prediction, whatever the table says (§5.1 is a first guess of G)
     p = plan_budget(params=70e9, tokens=2e12, gpus=8192, gpu="h100")
-    assert p.mfu == pytest.approx(0.35) and "above 4,096 GPUs" in p.assumptions["mfu_source"]
+    assert p.mfu == p.layout.step.mfu == p.layout.efficiency
+    assert p.assumptions["mfu_source"] == "predicted by the step-time model (docs/planning.md §5.4)"
 
 
 # ---------------------------------------------------------------- time, docs/planning.md §5.2
-def test_days_formula_worked_example():
-    # planning.md §5.2: 1e23 FLOPs on A100-80GB, MFU 0.45, goodput 0.9 -> 1e23/(312e12·0.45·0.9)/3600 = 219,830
-    # GPU-hours; 312 GPUs -> 29.4 days; $439,661 at $2.00/GPU-hour
+def test_days_from_the_modelled_throughput_by_hand():
+    # days = D / tokens_per_s / goodput / 86,400, tokens_per_s = global batch x seq / step seconds (§5.2)
+    p = plan_budget(params=N7B, tokens=2e12, gpus=64, gpu="a100-80", goodput=0.9)
+    st = p.layout.step
+    assert st.tokens_per_s == pytest.approx(p.layout.global_batch * 4096 / st.seconds, rel=1e-12)
+    assert p.days == pytest.approx(2e12 / st.tokens_per_s / 0.9 / 86400, rel=1e-12)
+    assert p.gpu_hours == pytest.approx(24 * p.days * 64, rel=1e-12)
+    d = p.to_dict()
+    assert d["tokens_per_s"] == st.tokens_per_s and d["step_time_s"] == pytest.approx(st.seconds, rel=1e-12)
+    assert d["mfu"] == st.mfu and d["hfu"] == st.hfu and d["hfu"] > d["mfu"]
+    assert list(d["time_breakdown"]) == ["compute", "memory_bound", "tp_comm", "dp_comm_exposed", "pp_bubble",
+                                         "ep_comm", "recompute"]
+    assert sum(d["time_breakdown"].values()) == pytest.approx(st.seconds, rel=1e-12)
+    assert "tokens_per_s" in p.assumptions["time_formula"]
+
+
+def test_mfu_given_keeps_the_mfu_formula():
+    # planning.md §5.2 worked example with --mfu 0.45: 1e23/(312e12·0.45·0.9)/3600 = 219,830 GPU-hours; 312 GPUs ->
+    # 29.4 days; $439,661 at $2.00/GPU-hour
     assert timing.days(1e23, 312, 312e12, 0.45, 0.9) == pytest.approx(1e23 / (312 * 312e12 * 0.45 * 0.9) / 86400)
-    p = plan_budget(flops=1e23, gpu="a100-80")
+    p = plan_budget(flops=1e23, gpu="a100-80", mfu=0.45)
     assert p.gpu_hours == pytest.approx(219_830, rel=1e-5)
     assert p.layout.gpus == 312 and p.days == pytest.approx(29.36, abs=0.01)
     assert p.cost_usd == pytest.approx(439_661, rel=1e-5)
+    assert p.mfu == 0.45 and p.hfu is None and "MFU given" in p.assumptions["time_formula"]
+    assert any(n.startswith("MFU 0.45 given: the time uses it") for n in p.notes)
+    assert p.tokens_per_s == pytest.approx(312 * 312e12 * 0.45 / (6 * p.params))
+
+
+def test_default_gpu_count_is_the_fewest_nodes_the_model_says_finish():
+    # without --gpus: whole nodes that finish in 30 days at the modelled throughput, and one node fewer does not
+    p = plan_budget(flops=1e23, gpu="a100-80")
+    G, D = p.layout.gpus, p.tokens
+    assert G % 8 == 0 and p.days <= 30
+    fewer = layout.search_layouts(p.shape, p.gpu, G - 8, p.global_batch, 4096, 8, max_results=1)
+    assert not fewer or timing.days_from_throughput(D, fewer[0].step.tokens_per_s, 0.9) > 30
+    assert "re-sized" in p.assumptions["gpus_source"]
 
 
 # ---------------------------------------------------------------- batch and LR, docs/planning.md §3.2-3.3
@@ -252,3 +262,118 @@ def test_plan_report_draws_only_what_the_plan_holds(monkeypatch):
     assert len(plan_content(scanned).figures) == 2
     at_plan = next(s for s in scanned.scan if s.gpus == scanned.layout.gpus)
     assert at_plan.days == pytest.approx(scanned.days) and at_plan.cost_usd == pytest.approx(scanned.cost_usd)
+
+
+# ---------------------------------------------------------------- fixed layouts, docs/planning.md §4.1-4.2
+LLAMA2_7B_TOKENS = dict(shape=LLAMA7B, tokens=1e11, gpu="a100-80")
+
+
+@pytest.mark.parametrize("pin", [dict(tp=4), dict(pp=2), dict(dp=8), dict(micro_batch=2), dict(zero=1),
+                                 dict(recompute="selective"), dict(tp=2, sp=False)])
+def test_each_pinned_axis_constrains_the_search(pin):
+    # the generators take only the pinned value; every searched layout (best and alternatives) honours it
+    found = layout.search_layouts(LLAMA7B, A100, 16, 64, 4096, 8, max_results=50, fixed=pin)
+    assert found
+    key = {"zero": "zero_stage"}
+    for L in found:
+        for k, v in pin.items():
+            assert getattr(L, key.get(k, k)) == v
+    free = layout.search_layouts(LLAMA7B, A100, 16, 64, 4096, 8, max_results=50)
+    assert any(getattr(L, key.get(k, k)) != v for L in free for k, v in pin.items())  # the pin changed something
+    p = plan_budget(gpus=16, **LLAMA2_7B_TOKENS, **pin)
+    assert all(getattr(p.layout, key.get(k, k)) == v for k, v in pin.items())
+    assert p.notes[-1].startswith("layout: " + ", ".join(pin) + " given")
+
+
+def test_full_layout_fixes_the_gpu_count_and_is_checked():
+    p = plan_budget(tp=2, pp=2, dp=4, micro_batch=1, zero=1, recompute="full", sp=True, **LLAMA2_7B_TOKENS)
+    L = p.layout
+    assert (L.gpus, L.tp, L.pp, L.dp, L.zero_stage, L.micro_batch, L.recompute, L.sp) == \
+        (16, 2, 2, 4, 1, 1, "full", True)
+    assert p.assumptions["gpus_source"] == "tp·pp·dp given" and p.alternatives == []
+    assert p.notes[-1] == "layout: tp, pp, dp, micro_batch, zero, recompute, sp given"
+
+
+def test_pinned_layout_that_does_not_fit_says_by_how_much_and_what_to_change():
+    from scaling_planner.memory import estimate_memory
+
+    pin = dict(tp=1, pp=1, dp=8, micro_batch=2, zero=0, recompute="none")
+    with pytest.raises(ScalePlanError) as e:
+        plan_budget(**LLAMA2_7B_TOKENS, **pin)
+    msg = str(e.value)
+    # the overrun, from the memory model itself: device peak - 95% of 80 GiB
+    lay = next(layout.candidates(LLAMA7B, 8, 1024, 8, pin))
+    need = estimate_memory(LLAMA7B, lay.memory_config("megatron", 4096), A100, suggest=False).device / GIB
+    assert need > 0.95 * 80
+    assert f"needs {need:.1f} GiB per GPU, {need - 0.95 * 80:.1f} GiB more than the 76.0 GiB usable" in msg
+    # each suggested change fits when applied (ZeRO-2/3 shard the 18 B/param of states over 8 GPUs)
+    zero3 = estimate_memory(LLAMA7B, replace(lay, zero_stage=3).memory_config("megatron", 4096), A100,
+                            suggest=False).device / GIB
+    assert f"zero 3 ({zero3:.1f} GiB)" in msg and zero3 <= 0.95 * 80
+    assert e.value.param == ("tp", "pp", "dp", "micro_batch", "zero", "recompute")
+    assert e.value.for_cli().startswith("the layout --tp 1, --pp 1, --dp 8, --zero 0, --micro-batch 2, "
+                                        "--recompute none needs")
+
+
+def test_fixes_combines_changes_when_no_single_one_fits():
+    lay = Layout(gpus=8, dp=8, tp=1, pp=1, zero_stage=0, micro_batch=8, grad_accum=16, global_batch=1024,
+                 recompute="none", sp=False)
+    out = layout.fixes(LLAMA7B, lay, A100, 4096, 8, "megatron")
+    assert len(out) == 1 and out[0].startswith("recompute full + micro_batch 1 + zero 3 (")
+
+
+@pytest.mark.parametrize("kw,param,cli", [
+    (dict(tp=3), "tp", "--tp 3 must divide the 32 attention heads"),
+    (dict(pp=3), "pp", "--pp 3 must divide the 32 layers"),
+    (dict(tp=16), "tp", "--tp 16 exceeds the 8 GPUs per node"),
+    (dict(tp=0), "tp", "--tp must be a positive integer"),
+    (dict(micro_batch=1.5), "micro_batch", "--micro-batch must be a positive integer"),
+    (dict(zero=4), "zero", "--zero must be a ZeRO stage"),
+    (dict(recompute="some"), "recompute", "--recompute must be one of none, selective, full"),
+    (dict(pp=2, zero=3), ("zero", "pp"), "--zero 3 needs --pp 1"),
+    (dict(gpus=8, tp=2, pp=2, dp=4), ("gpus", "tp", "pp", "dp"), "--gpus 8 disagrees with the layout"),
+    (dict(gpus=12, tp=8), ("tp",), "--tp 8 must divide gpus 12"),
+    (dict(tp=2, pp=2, dp=2, deadline_days=3), "deadline_days", "--deadline-days cannot move the GPU count"),
+    (dict(framework="jax"), "framework", "--framework must be one of megatron, deepspeed, hf, torchtune"),
+    (dict(params=7e9), "params", "--params or a model shape, not both"),
+])
+def test_layout_and_shape_errors_name_the_keyword(kw, param, cli):
+    with pytest.raises(ScalePlanError) as e:
+        plan_budget(**{**LLAMA2_7B_TOKENS, **kw})
+    assert e.value.param == param and "--" not in str(e.value)
+    assert cli in e.value.for_cli()
+
+
+def test_partial_pins_round_the_gpu_count_to_their_product():
+    # 1e22 FLOPs: 30 days on whole A100 nodes; tp·pp = 8·4 = 32 must divide the GPUs, so the count is a multiple of 32
+    p = plan_budget(flops=1e22, gpu="a100-80", tp=8, pp=4)
+    assert p.layout.gpus % 32 == 0 and (p.layout.tp, p.layout.pp) == (8, 4)
+
+
+# ---------------------------------------------------------------- a given model shape, a framework
+def test_given_shape_fixes_n_and_the_law_picks_d():
+    p = plan_budget(flops=1e22, shape=LLAMA7B, gpu="h100")
+    assert p.params == N7B and p.shape == LLAMA7B
+    assert p.tokens == pytest.approx(1e22 / (6 * N7B))
+    q = plan_budget(shape=LLAMA7B, gpu="h100")  # no budget: D compute-optimal for this N under the law
+    assert q.tokens == pytest.approx(plan_budget(params=N7B, gpu="h100").tokens)
+    assert q.assumptions["shape_rule"] == "given: custom (6,738,415,616 params)"
+
+
+def test_given_moe_shape_counts_active_parameters():
+    from scaling_planner.model import get_preset
+
+    mix = get_preset("mixtral-8x7b")
+    p = plan_budget(flops=1e22, shape=mix, gpu="h100", gpus=64)
+    assert p.params == mix.params_active < mix.params_total  # C = 6·N_active·D
+    assert p.tokens == pytest.approx(1e22 / (6 * mix.params_active))
+    assert any(n.startswith("MoE: the law was applied to the") for n in p.notes)
+
+
+def test_framework_decides_the_memory_profile():
+    kw = dict(tp=1, pp=1, dp=8, micro_batch=1, zero=3, recompute="full", **LLAMA2_7B_TOKENS)
+    mega, hf = plan_budget(**kw), plan_budget(framework="hf", **kw)
+    assert mega.memory.config.framework == "megatron" and hf.memory.config.framework == "hf"
+    assert mega.layout.memory_gib != hf.layout.memory_gib
+    assert mega.to_dict()["framework"] == "megatron" and hf.to_dict()["framework"] == "hf"
+    assert mega.to_dict()["layout"]["ep"] == 1

@@ -4,10 +4,12 @@ memory-checked parallel layout -> time and cost (docs/planning.md §0), as a sho
 Conventions (docs/planning.md):
 * FLOPs: ``C = 6·N·D`` with N total parameters (as model cards count; 6N per token). ``flops_attn`` adds the
   attention term 12·L·h·s per token (PaLM App. B, full square).
-* ``mfu`` is model-FLOPs utilisation in that 6N counting, against the GPU's dense BF16 peak; it is the step MFU the
-  *best* layout reaches (defaults: :func:`.defaults.default_mfu`). Other layouts are scaled by the throughput model
-  (:mod:`.timing`). ``goodput`` (default 0.9) covers restarts, evals and downtime.
-* days, GPU-hours and cost: :mod:`.timing` (the one formula), cost = GPU-hours · $/GPU-hour.
+* Every layout is timed by the step-time model (:mod:`.steptime`, through :func:`.timing.layout_step`); the search
+  picks the fastest that fits. ``mfu`` is the chosen layout's predicted model-FLOPs utilisation (6·N_active per
+  token against the GPU's dense BF16 peak), ``hfu`` the FLOPs the hardware executes (attention, recompute).
+  ``goodput`` (default 0.9) covers restarts, evals and downtime.
+* days = D / (tokens/s) / goodput / 86,400; with ``mfu`` given, the MFU formula C / (G · peak · MFU · goodput)
+  instead (:mod:`.timing`); GPU-hours = 24 · days · G, cost = GPU-hours · $/GPU-hour.
 * Global batch and learning rate: DeepSeek LLM's laws (:mod:`.defaults`).
 
 Law names are resolved to :class:`~scaling_planner.laws.ScalingLaw` objects (``io.law_file``) in the first step only;
@@ -78,6 +80,10 @@ class Plan:
     extras: dict = field(default_factory=dict)
     alternative_layouts: tuple[Layout, ...] = ()
     scan: tuple[ScanPoint, ...] | None = None
+    step_time_s: float | None = None  # one optimizer step (seconds) of the chosen layout
+    tokens_per_s: float | None = None  # whole job
+    hfu: float | None = None  # predicted hardware-FLOPs utilisation (None when mfu is given)
+    time_breakdown: dict = field(default_factory=dict)  # seconds per step (steptime.BREAKDOWN_KEYS)
 
     @property
     def tokens_per_param(self) -> float:
@@ -101,7 +107,10 @@ class Plan:
             "mfu_counts": "6N FLOPs per token (model FLOPs, no recompute), dense BF16 peak",
             "seq_len": self.seq_len, "global_batch": self.global_batch,
             "global_batch_tokens": self.global_batch * self.seq_len, "learning_rate": self.learning_rate,
-            "alternatives": [dict(a) for a in self.alternatives], "notes": list(self.notes),
+            "step_time_s": self.step_time_s, "tokens_per_s": self.tokens_per_s, "hfu": self.hfu,
+            "time_breakdown": dict(self.time_breakdown),
+            "alternatives": [dict(a) for a in self.alternatives], "framework": self.framework,
+            "notes": list(self.notes),
             "assumptions": self.assumptions, **self.extras,
         }
 
@@ -142,6 +151,63 @@ def _validate(*, flops, gpus, days, params, tokens, target_loss, mfu, goodput, p
         raise ScalePlanError("global_batch must be a positive number of sequences", param="global_batch")
 
 
+FRAMEWORKS = ("megatron", "deepspeed", "hf", "torchtune")  # the stacks a plan is costed for (memory profile, kernels)
+RECOMPUTE = ("none", "selective", "full")
+
+
+def _validate_layout(pins: dict, *, gpus, deadline_days, max_gpus, framework) -> int | None:
+    """Check the pinned layout keywords (``tp``, ``pp``, ``dp``, ``micro_batch``, ``zero``, ``recompute``, ``sp``)
+    and ``framework``; return the GPU count a full layout (tp, pp and dp) fixes, else None."""
+    if framework not in FRAMEWORKS:
+        raise ScalePlanError(f"framework must be one of {', '.join(FRAMEWORKS)}, got {framework!r}", param="framework")
+    for name in ("tp", "pp", "dp", "micro_batch"):
+        v = pins[name]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+            raise ScalePlanError(f"{name} must be a positive integer, got {v!r}", param=name)
+    if pins["zero"] is not None and pins["zero"] not in (0, 1, 2, 3):
+        raise ScalePlanError(f"zero must be a ZeRO stage 0, 1, 2 or 3, got {pins['zero']!r}", param="zero")
+    if pins["recompute"] is not None and pins["recompute"] not in RECOMPUTE:
+        raise ScalePlanError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {pins['recompute']!r}",
+                             param="recompute")
+    if pins["sp"] is not None and not isinstance(pins["sp"], bool):
+        raise ScalePlanError(f"sp must be True or False, got {pins['sp']!r}", param="sp")
+    if (pins["pp"] or 1) > 1 and (pins["zero"] or 0) > 1:
+        raise ScalePlanError(f"zero {pins['zero']} needs pp 1: with pipeline parallelism Megatron's distributed "
+                             "optimizer and DeepSpeed's pipeline engine shard only the optimizer (use zero 0 or 1)",
+                             param=("zero", "pp"))
+    given = {k: pins[k] for k in ("tp", "pp", "dp") if pins[k] is not None}
+    unit = math.prod(given.values())
+    what = "·".join(given) + (f" = {'·'.join(map(str, given.values()))} = {unit}" if len(given) > 1 else f" {unit}")
+    if len(given) == 3:
+        if gpus is not None and gpus != unit:
+            raise ScalePlanError(f"gpus {gpus} disagrees with the layout {what}; give one or the other",
+                                 param=("gpus", *given))
+        if deadline_days is not None:
+            raise ScalePlanError(f"deadline_days cannot move the GPU count: the layout {what} fixes it; drop "
+                                 "deadline_days or one of tp, pp, dp", param="deadline_days")
+        if max_gpus is not None and unit > max_gpus:
+            raise ScalePlanError(f"the layout {what} GPUs exceeds max_gpus {max_gpus}", param="max_gpus")
+        return unit
+    if given and gpus is not None and gpus % unit:
+        raise ScalePlanError(f"{what} must divide gpus {gpus}", param=tuple(given))
+    return None
+
+
+def _check_pins_fit_shape(pins: dict, shape: ModelShape, gpn: int) -> None:
+    """Pinned TP and PP must suit the model: TP divides the heads (and the KV heads, or is a multiple of them) and
+    stays inside a node; PP divides the layers (docs/planning.md §4.1)."""
+    tp, pp = pins["tp"], pins["pp"]
+    if tp is not None:
+        if shape.n_heads % tp or (shape.n_kv_heads % tp and tp % shape.n_kv_heads):
+            raise ScalePlanError(f"tp {tp} must divide the {shape.n_heads} attention heads (and the "
+                                 f"{shape.n_kv_heads} KV heads, or be a multiple of them)", param="tp")
+        if tp > gpn:
+            raise ScalePlanError(f"tp {tp} exceeds the {gpn} GPUs per node: tensor parallelism stays inside a node "
+                                 "(Narayanan et al. 2021 §3); use a smaller tp and more pp", param="tp")
+    if pp is not None and shape.n_layers % pp:
+        raise ScalePlanError(f"pp {pp} must divide the {shape.n_layers} layers", param="pp")
+
+
 # ---- step 2: resolve names (the only step that reads files) -----------------------------------------------------
 def _resolve_law(law: str | ScalingLaw) -> ScalingLaw:
     if isinstance(law, ScalingLaw):
@@ -153,20 +219,43 @@ def _resolve_law(law: str | ScalingLaw) -> ScalingLaw:
 
 # ---- step 3: the compute budget ---------------------------------------------------------------------------------
 def _hardware_budget(g: GPU, peak: float, gpus: int, days: float, mfu: float | None, goodput: float,
-                     params: float | None, tokens: float | None, lw: ScalingLaw) -> float:
-    """C = GPUs × days at the MFU of the model that C buys. The default MFU depends on the model size, which
-    depends on C: iterate to the consistent pair so the plan's own time formula returns exactly ``days``."""
+                     params: float | None, tokens: float | None, lw: ScalingLaw, tps_at=None) -> float:
+    """C = what ``gpus`` GPUs train in ``days``. With ``mfu`` given: C = G·peak·MFU·goodput·days (§5.2), iterated
+    with the default MFU of the model that C buys when it is not given. Otherwise the step-time model decides:
+    ``tps_at(N, C)`` is the tokens/s of the best layout of the N-parameter model on these GPUs, and C = 6·N·D with
+    D = tokens/s · goodput · days · 86,400 is iterated to the consistent point (N from the law at C, or fixed by
+    ``params``; with ``tokens`` fixed, N scaled until D takes ``days``), so the plan's own time returns ``days``."""
     N_guess = params if params is not None else 1e10
-    for _ in range(4):
-        m0 = mfu if mfu is not None else defaults.default_mfu(g, N_guess, gpus)[0]
-        C_hw = timing.flops_in(days, gpus, peak, m0, goodput)
-        if params is not None or tokens is not None or not lw.has_optimal:
-            N_guess = params if params is not None else C_hw / (6 * tokens) if tokens else N_guess
-            if params is not None or tokens is None:
+    m0 = mfu if mfu is not None else defaults.default_mfu(g, N_guess, gpus)[0]
+    C_hw = timing.flops_in(days, gpus, peak, m0, goodput)
+    if mfu is not None:
+        for _ in range(4):
+            C_hw = timing.flops_in(days, gpus, peak, m0, goodput)
+            if params is not None or tokens is not None or not lw.has_optimal:
                 break
-        else:
             N_guess = float(lw.optimal(C_hw)[0])
-    return C_hw
+        return C_hw
+    seconds = days * goodput * defaults.SECONDS_PER_DAY
+    tried = []  # (C, the time in units of the target it takes)
+    for _ in range(BUDGET_ITERATIONS):
+        N = params if params is not None else C_hw / (6 * tokens) if tokens is not None else \
+            float(lw.optimal(C_hw)[0]) if lw.has_optimal else N_guess
+        tps = tps_at(N, C_hw) if tps_at is not None else None
+        if tps is None:  # no layout fits: the layout step reports it; keep the MFU-formula budget
+            return C_hw
+        ratio = C_hw / (6 * N) / tps / seconds
+        tried.append((C_hw, ratio))
+        if abs(ratio - 1) < BUDGET_TOLERANCE:
+            return C_hw
+        C_hw = 6 * N * tps * seconds  # params fixed: D = tps·T; tokens fixed: N·(T/days at N), the same C
+    # not settled: the shape rule jumps between two sizes whose times straddle the target (§3.1); take the largest
+    # budget that finishes in time, else the nearest
+    within = [c for c, r in tried if r <= 1 + BUDGET_TOLERANCE]
+    return max(within) if within else min(tried, key=lambda cr: abs(cr[1] - 1))[0]
+
+
+BUDGET_ITERATIONS = 6  # scaleplan: GPUs x days -> C iterations (each a shape and a layout search)
+BUDGET_TOLERANCE = 1e-4  # scaleplan: settled when the plan's days are within this fraction of the days given
 
 
 # ---- step 4: allocation (N, D) ----------------------------------------------------------------------------------
@@ -211,9 +300,13 @@ def _allocate(lw: ScalingLaw, C: float | None, C_hw: float | None, flops, gpus, 
     raise ScalePlanError("give a budget: flops, or gpus and days, or params and/or tokens, or target_loss")
 
 
-def _check_size(C: float, N: float) -> None:
+def _check_size(C: float, N: float, shape_given: bool = False) -> None:
+    """The budget is a positive, finite number of FLOPs; unless the shape is given, N is within the sizes the
+    planner builds (docs/planning.md §2.4)."""
     if not (C > 0 and math.isfinite(C)):
         raise ScalePlanError("the compute budget must be a positive, finite number of FLOPs")
+    if shape_given:
+        return
     if N > defaults.MAX_PARAMS:
         raise ScalePlanError(f"a budget of {C:.3g} FLOPs gives a {N:.3g}-parameter model, beyond the largest shape "
                              f"scaleplan plans ({defaults.MAX_PARAMS:.0e} params); give a smaller budget")
@@ -320,9 +413,51 @@ def _gpu_count(C, g, peak, m0, mfu_given, goodput, N, gpn, gb, gpus, deadline_da
             raise ScalePlanError(f"{C:.3g} FLOPs would need about {G:,} x {g.name} for {defaults.DEFAULT_DAYS:g} "
                                  "days; give gpus or deadline_days, or a smaller budget")
     if max_gpus is not None and G > max_gpus:
-        why = f"capped by --max-gpus {max_gpus} (the {why.split(': ', 1)[-1]} needs {G:,})"
+        why = f"capped by --max-gpus {max_gpus} (the {why.split(': ', 1)[-1]} needs more)"
         G = max_gpus
     return G, why
+
+
+def _round_gpus(n: float, gpn: int, unit: int = 1) -> int:
+    """Whole nodes above one node, a power of two below (§4.4), then a multiple of ``unit`` (pinned tp·pp·dp)."""
+    G = max(1, int(math.ceil(n / gpn)) * gpn) if n > gpn else max(1, 2 ** int(math.ceil(math.log2(max(n, 1)))))
+    return -(-G // unit) * unit
+
+
+def _resize_for_days(found, G, D, target_days, goodput, search, gpn, unit, max_gpus, max_useful):
+    """Re-size G with the modelled throughput: G · (days at G)/target, rounded (§4.4), searched again, until G
+    settles; then, while the plan still overruns the target, one more node (or doubling below a node). Returns the
+    layouts found and G."""
+    def days_of(lays):
+        return timing.days_from_throughput(D, lays[0].step.tokens_per_s, goodput)
+
+    seen = {G}
+    for _ in range(6):
+        want = _round_gpus(G * days_of(found) / target_days, gpn, unit)
+        if max_gpus is not None:
+            want = min(want, max_gpus)
+        want = min(want, max_useful)
+        if want == G:
+            break
+        try:
+            f2, G2 = search(want)
+        except ScalePlanError:
+            break
+        found, G = f2, G2
+        if G in seen:
+            break
+        seen.add(G)
+    for _ in range(60):
+        if days_of(found) <= target_days * (1 + 1e-9):
+            break
+        nxt = _round_gpus(G + 1 if G >= gpn else 2 * G, gpn, unit)
+        if (max_gpus is not None and nxt > max_gpus) or nxt > max_useful:
+            break
+        try:
+            found, G = search(nxt)
+        except ScalePlanError:
+            break
+    return found, G
 
 
 def _max_useful(gb: int, gpn: int) -> int:
@@ -330,54 +465,96 @@ def _max_useful(gb: int, gpn: int) -> int:
 
 
 # ---- step 8: layouts --------------------------------------------------------------------------------------------
-def _layouts(shape, g, G, gb, seq_len, m0, gpn, framework, gpus, max_gpus, why) -> tuple[list[Layout], int, str]:
-    """The best layouts on G GPUs; without a fixed ``gpus``, G grows (doubling below a node, then by whole nodes)
-    until one fits, up to ``max_gpus``, the most the batch can use, or 60 tries (docs/planning.md §4.4)."""
+def _layouts(shape, g, G, gb, seq_len, gpn, framework, gpus, max_gpus, why,
+             fixed: dict | None = None) -> tuple[list[Layout], int, str]:
+    """The best layouts on G GPUs (honouring the pinned axes in ``fixed``); without a fixed ``gpus``, G grows
+    (doubling below a node, then by whole nodes, kept a multiple of the pinned tp·pp·dp) until one fits, up to
+    ``max_gpus``, the most the batch can use, or 60 tries (docs/planning.md §4.4)."""
+    pins = {k: v for k, v in (fixed or {}).items() if v is not None}
+    unit = math.prod(pins.get(k, 1) for k in ("tp", "pp", "dp"))
     max_useful = _max_useful(gb, gpn)
+    if gpus is None and G % unit:
+        G = -(-G // unit) * unit
     tried, G0 = 0, G
     while True:
-        found = layout.search_layouts(shape, g, G, gb, seq_len, m0, gpn, framework=framework)
+        found = layout.search_layouts(shape, g, G, gb, seq_len, gpn, framework=framework, fixed=pins)
         if found or gpus is not None:
             break
         tried += 1
         G = G * 2 if G < gpn else G + gpn * max(1, G // (8 * gpn))
+        G = -(-G // unit) * unit
         if (max_gpus is not None and G > max_gpus) or G > max_useful or tried > 60:
             break
     if G != G0 and found:
         why += f"; raised from {G0} until a layout fits"
     if not found:
+        if pins and gpus is not None:
+            raise _pinned_misfit(shape, g, G, gb, seq_len, gpn, framework, pins)
         where = f"{G:,} x {g.name}" if gpus is not None else f"{G0:,} to {G:,} x {g.name}"
+        given = ", ".join(f"{k} {v}" for k, v in pins.items())
         raise ScalePlanError(f"no parallel layout of a {shape.params_total / 1e9:.3g}B model fits on {where} "
-                             f"with global batch {gb} x {seq_len}: "
+                             f"with global batch {gb} x {seq_len}" + (f" and {given}" if pins else "") + ": "
                              + ("give more gpus, " if gpus is not None else
                                 "raise max_gpus, " if max_gpus is not None else "")
+                             + ("change " + " or ".join(pins) + ", " if pins else "")
                              + "a different global_batch, or a GPU with more memory",
-                             param="gpus" if gpus is not None else "max_gpus" if max_gpus is not None else None)
+                             param=tuple(pins) or ("gpus" if gpus is not None else
+                                                   "max_gpus" if max_gpus is not None else None))
     return found, G, why
 
 
+def _pinned_misfit(shape, g, G, gb, seq_len, gpn, framework, pins: dict) -> ScalePlanError:
+    """The error for pinned layout keywords with which nothing fits on G GPUs: by how much the smallest such layout
+    overruns the usable memory, and which single changes make it fit (docs/planning.md §4.2)."""
+    given = ", ".join(f"{k} {v}" for k, v in pins.items())
+    lay = layout.smallest_misfit(shape, g, G, gb, seq_len, gpn, framework, pins)
+    if lay is None:
+        return ScalePlanError(f"no layout of {G:,} GPUs has {given} with a global batch near {gb} sequences of "
+                              f"{seq_len} (tp·pp·dp = GPUs, pp divides the layers, at least pp micro-batches); "
+                              f"change {' or '.join(pins)}, gpus or global_batch", param=tuple(pins))
+    usable = g.memory_gib * (1 - defaults.MEMORY_HEADROOM)
+    desc = (f"tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, zero {lay.zero_stage}, micro_batch {lay.micro_batch}, "
+            f"recompute {lay.recompute}")
+    how = layout.fixes(shape, lay, g, seq_len, gpn, framework)
+    searched = [k for k in ("tp", "pp", "dp", "micro_batch", "zero", "recompute") if k not in pins]
+    return ScalePlanError(
+        f"the layout {desc}" + (f" (the smallest with {given})" if searched else "")
+        + f" needs {lay.memory_gib:.1f} GiB per GPU, {lay.memory_gib - usable:.1f} GiB more than the {usable:.1f} "
+        f"GiB usable on {g.name} ({1 - defaults.MEMORY_HEADROOM:.0%} of {g.memory_gib:.1f} GiB); "
+        + ("it fits with " + ", or ".join(how) if how else
+           "no change of recompute, micro_batch, zero, tp or pp on these GPUs fits it: give more GPUs or a GPU "
+           "with more memory"),
+        param=tuple(pins))
+
+
 def _alternatives(best: Layout, others: Sequence[Layout], m0: float, days_: float) -> list[dict]:
-    """JSON rows of the alternatives: MFU and days scaled by relative throughput, and why each lost."""
+    """JSON rows of the alternatives: their predicted MFU (scaled to ``m0`` when an MFU was given), days at their
+    throughput, and why each lost (from the step breakdown)."""
     return [{**L.to_dict(), "mfu": round(m0 * L.efficiency / best.efficiency, 4),
              "days": days_ * best.efficiency / L.efficiency, "why_lost": layout.why_lost(best, L)} for L in others]
 
 
 # ---- step 9: time and cost --------------------------------------------------------------------------------------
-def scan_gpu_counts(plan_flops: float, shape: ModelShape, g: GPU, best: Layout, global_batch: int, seq_len: int,
-                    mfu: float, goodput: float, price: float | None, gpn: int, framework: str) -> tuple[ScanPoint, ...]:
-    """Time and cost at 1/4 to 4x the chosen GPU count (multiples of 8), best layout at each count, MFU scaled by
-    its relative throughput against the chosen layout's."""
+def scan_gpu_counts(plan_flops: float, tokens: float, shape: ModelShape, g: GPU, best: Layout, global_batch: int,
+                    seq_len: int, mfu: float | None, goodput: float, price: float | None, gpn: int,
+                    framework: str, fixed: dict | None = None) -> tuple[ScanPoint, ...]:
+    """Time and cost at 1/4 to 4x the chosen GPU count (multiples of 8), the fastest layout at each count: days from
+    its modelled tokens/s, or with ``mfu`` given, the MFU formula at ``mfu`` × its throughput / the chosen one's."""
     base = best.gpus
     counts = sorted({max(8, int(base * f) // 8 * 8) for f in (0.25, 0.5, 1, 2, 4)} | {base})
     peak = g.peak_tflops("bf16") * 1e12
     out = []
     for n in counts:
-        lays = layout.search_layouts(shape, g, n, global_batch, seq_len, mfu, gpn, framework=framework,
-                                     max_results=1)
+        lays = [best] if n == base else layout.search_layouts(shape, g, n, global_batch, seq_len, gpn,
+                                                                framework=framework, max_results=1, fixed=fixed)
         if not lays:
             continue
-        m = mfu * lays[0].efficiency / best.efficiency
-        d = timing.days(plan_flops, n, peak, m, goodput)
+        if mfu is None:
+            m = lays[0].efficiency
+            d = timing.days_from_throughput(tokens, lays[0].step.tokens_per_s, goodput)
+        else:
+            m = mfu * lays[0].efficiency / best.efficiency
+            d = timing.days(plan_flops, n, peak, m, goodput)
         h = timing.gpu_hours(d, n)
         out.append(ScanPoint(gpus=n, days=d, gpu_hours=h, cost_usd=None if price is None else h * price, mfu=m))
     return tuple(out)
@@ -393,13 +570,30 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
                 inference_tokens: float | None = None, unique_tokens: float | None = None,
                 compare: Sequence[str | ScalingLaw] | None = None, framework: str = "megatron",
                 prices: Mapping | None = None, repetition: Mapping[str, float] | None = None,
-                scan: bool = False) -> Plan:
+                scan: bool = False, shape: ModelShape | None = None, tp: int | None = None, pp: int | None = None,
+                dp: int | None = None, micro_batch: int | None = None, zero: int | None = None,
+                recompute: str | None = None, sp: bool | None = None) -> Plan:
     """Plan a pre-training run (docs/planning.md §0); see the module docstring for conventions.
 
     Give a budget as ``flops``, ``gpus`` + ``days``, ``params`` and/or ``tokens``, or ``target_loss``. ``law`` and
     ``compare`` take catalogue names, law-file paths or ScalingLaw objects; ``repetition`` (``R_D_star``,
     ``R_N_star``) defaults to the ``muennighoff2023`` law's. ``scan=True`` also fills ``Plan.scan`` (time and cost
-    vs GPU count; five more layout searches)."""
+    vs GPU count; five more layout searches).
+
+    ``shape`` fixes the model (N = its parameter count, active parameters for MoE; ``vocab`` is then unused).
+    ``tp``, ``pp``, ``dp``, ``micro_batch``, ``zero``, ``recompute``, ``sp`` pin the layout search (docs/planning.md
+    §4.1): given together, tp·pp·dp fixes the GPU count and the layout is checked rather than searched. ``framework``
+    (megatron, deepspeed, hf, torchtune) is the stack the layouts are costed for."""
+    pins = dict(tp=tp, pp=pp, dp=dp, micro_batch=micro_batch, zero=zero, recompute=recompute, sp=sp)
+    G_fixed = _validate_layout(pins, gpus=gpus, deadline_days=deadline_days, max_gpus=max_gpus, framework=framework)
+    if shape is not None:
+        if not isinstance(shape, ModelShape):
+            raise ScalePlanError(f"shape must be a ModelShape, got {type(shape).__name__}", param="shape")
+        if params is not None:
+            raise ScalePlanError("give params or a model shape, not both: the shape fixes N", param="params")
+        params = float(shape.params_active)
+    if G_fixed is not None and gpus is None:
+        gpus = G_fixed
     _validate(flops=flops, gpus=gpus, days=days, params=params, tokens=tokens, target_loss=target_loss, mfu=mfu,
               goodput=goodput, price=price, seq_len=seq_len, vocab=vocab, gpus_per_node=gpus_per_node,
               max_gpus=max_gpus, deadline_days=deadline_days, inference_tokens=inference_tokens,
@@ -420,12 +614,35 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         notes.append(f"{g.name} has no bf16 tensor cores: using its fp16 peak ({g.peak_tflops('fp16'):g} TFLOP/s)")
 
     # budget and allocation
+    shapes: dict = {}
+
+    def shape_of(N: float) -> tuple[ModelShape, str]:
+        if shape is not None:
+            return shape, f"given: {shape.name} ({shape.params_total:,} params)"
+        tp_req, pp_req = shape_divisibility(N)
+        if N not in shapes:  # the budget iteration (§2.4) asks again for the same N
+            shapes[N] = shape_for_params(N, vocab=vocab, tp=tp_req, pp=pp_req, name=f"planned-{N / 1e9:.3g}B")
+        return (shapes[N], "Llama-like: head_dim 128, d_model/n_layers ~ 128, SwiGLU ffn = 256·ceil(8d/3/256), "
+                f"heads divisible by {tp_req}, layers by {pp_req}")
+
+    def tps_at(N: float, C: float) -> float | None:  # the best layout's tokens/s on the given GPUs (§2.4)
+        if not (defaults.MIN_PARAMS <= N <= defaults.MAX_PARAMS) and shape is None:
+            return None
+        shp = shape_of(N)[0]
+        try:
+            _check_pins_fit_shape(pins, shp, gpn)
+        except ScalePlanError:
+            return None
+        found = layout.search_layouts(shp, g, gpus, _batch(C, seq_len, global_batch)[0], seq_len, gpn,
+                                      framework=framework, max_results=1, fixed=pins)
+        return found[0].step.tokens_per_s if found else None
+
     C_hw = None
     if gpus is not None and days is not None:
-        C_hw = _hardware_budget(g, peak, gpus, days, mfu, goodput, params, tokens, lw)
+        C_hw = _hardware_budget(g, peak, gpus, days, mfu, goodput, params, tokens, lw, tps_at)
     C = flops if flops is not None else C_hw
     C, N, D = _allocate(lw, C, C_hw, flops, gpus, days, params, tokens, target_loss, notes)
-    _check_size(C, N)
+    _check_size(C, N, shape_given=shape is not None)
     if lw.form == "chinchilla" and lw.params.get("beta") == 0.28:
         notes.append("WARNING: Chinchilla's rounded Approach-3 constants give ~50-150 tokens/param; "
                      "epoch2024 or chinchilla-approach1 reproduce Chinchilla's ~20")
@@ -436,22 +653,60 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
     comparison = allocation.compare_laws(compare_laws, C)
 
     # shape, batch, learning rate
-    tp_req, pp_req = shape_divisibility(N)
-    shape = shape_for_params(N, vocab=vocab, tp=tp_req, pp=pp_req, name=f"planned-{N / 1e9:.3g}B")
+    shape, shape_rule = shape_of(N)
+    if shape.n_experts:
+        notes.append(f"MoE: the law was applied to the {shape.params_active / 1e9:.3g}B active parameters "
+                     f"(a dense law; C = 6·N_active·D); memory holds all {shape.params_total / 1e9:.3g}B")
+    _check_pins_fit_shape(pins, shape, gpn)
     flops_attn = D * shape.flops_per_token(seq_len)
     gb, b_tokens, batch_note = _batch(C, seq_len, global_batch)
     lr = defaults.deepseek_learning_rate(C)
 
-    # GPUs and layouts
-    m0, mfu_why = (mfu, "given") if mfu is not None else defaults.default_mfu(g, N, gpus)
-    G, gpu_why = _gpu_count(C, g, peak, m0, mfu is not None, goodput, N, gpn, gb, gpus, deadline_days, max_gpus)
-    found, G, gpu_why = _layouts(shape, g, G, gb, seq_len, m0, gpn, framework, gpus, max_gpus, gpu_why)
+    # GPUs and layouts: a first count from the MFU formula (the given MFU, or the default table's as a guess), then
+    # without a given count, re-sized with the step-time model's throughput (§4.4)
+    m_guess = mfu if mfu is not None else defaults.default_mfu(g, N, gpus)[0]
+    G, gpu_why = _gpu_count(C, g, peak, m_guess, mfu is not None, goodput, N, gpn, gb, gpus, deadline_days,
+                            max_gpus)
+    if G_fixed is not None:
+        gpu_why = "tp·pp·dp given"
+    found, G, gpu_why = _layouts(shape, g, G, gb, seq_len, gpn, framework, gpus, max_gpus, gpu_why, pins)
+    if mfu is None and gpus is None:
+        G0 = G
+        unit = math.prod(v for k, v in pins.items() if k in ("tp", "pp", "dp") and v is not None)
+        found, G = _resize_for_days(
+            found, G, D, deadline_days or defaults.DEFAULT_DAYS, goodput,
+            lambda n: _layouts(shape, g, n, gb, seq_len, gpn, framework, None, max_gpus, "", pins)[:2],
+            gpn, unit, max_gpus, _max_useful(gb, gpn))
+        if G != G0:
+            gpu_why += f"; {G0:,} re-sized to {G:,} with the step-time model's throughput"
     best = found[0]
-    if G > defaults.MFU_LARGE_CLUSTER[0] and mfu is None:
-        m0, mfu_why = defaults.default_mfu(g, N, G)
+    pinned = [k for k, v in pins.items() if v is not None]
+    if pinned:
+        notes.append("layout: " + ", ".join(pinned) + " given" + ("; the rest searched" if len(pinned) < 7 else ""))
+    if global_batch is not None and best.global_batch != global_batch:
+        notes.append(f"global batch {best.global_batch} sequences (accumulation x DP x micro-batch), not the "
+                     f"{global_batch} given: the nearest this layout splits into")
 
     # time and cost
-    days_ = timing.days(C, G, peak, m0, goodput)
+    st = best.step
+    if mfu is None:
+        m0, mfu_why = best.efficiency, "predicted by the step-time model (docs/planning.md §5.4)"
+        tps, hfu = st.tokens_per_s, st.hfu
+        days_ = timing.days_from_throughput(D, tps, goodput)
+        time_formula = "days = D / tokens_per_s / goodput / 86400 (tokens/s of the step-time model)"
+    else:
+        m0, mfu_why = mfu, "given; overrides the step-time model's prediction"
+        tps, hfu = G * peak * mfu / (6 * N), None
+        days_ = timing.days(C, G, peak, m0, goodput)
+        time_formula = "days = C_6ND / (GPUs x peak x MFU x goodput) / 86400 (MFU given)"
+        notes.append(f"MFU {mfu:g} given: the time uses it, not the step-time model's prediction ({st.mfu:.3f} for "
+                     f"this layout, {st.seconds:.3g} s per step; its time_breakdown is shown)")
+    if gpu_why.startswith("capped by") and days_ > (deadline_days or defaults.DEFAULT_DAYS):
+        need = _round_gpus(G * days_ / (deadline_days or defaults.DEFAULT_DAYS), gpn)  # linear in G: a floor
+        gpu_why = gpu_why.replace("needs more)", f"needs at least {need:,} at this layout's throughput)")
+    if days is not None and gpus is not None and abs(days_ / days - 1) > 0.01:
+        notes.append(f"the plan takes {days_:.3g} of the {days:g} days given: model sizes near this budget change "
+                     "shape (docs/planning.md §3.1) and their step times straddle the target")
     if deadline_days is not None and days_ > deadline_days * 1.01:
         notes.append(f"WARNING: the plan takes {days_:.1f} days, past --deadline-days {deadline_days:g}"
                      + (f" (capped by --max-gpus {max_gpus})" if max_gpus is not None else ""))
@@ -467,7 +722,8 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
     others = tuple(found[1:4])
     assumptions = {
         "mfu": m0, "mfu_source": mfu_why, "goodput": goodput, "gpus_source": gpu_why, "gpus_per_node": gpn,
-        "peak_tflops_bf16": peak / 1e12, "time_formula": "days = C_6ND / (GPUs x peak x MFU x goodput) / 86400",
+        "peak_tflops_bf16": peak / 1e12, "time_formula": time_formula,
+        "step_time_model": {k: (list(v) if isinstance(v, tuple) else v) for k, v in st.assumptions.items()},
         "batch": batch_note,
         "batch_reference_tokens": {"deepseek_B_opt": b_tokens, "kaplan_B_crit_at_predicted_loss":
                                    (2.1e8 / loss ** (1 / 0.21)) if loss else None,
@@ -475,9 +731,8 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         "lr_source": "DeepSeek LLM eta_opt = 0.3118·C^-0.1250 (their data and batch)",
         "memory_profile": f"{framework} (layouts costed per GPU with scaleplan memory)",
         "layout_rules": "TP <= GPUs per node and divides heads; PP divides layers; ZeRO-2/3 only without PP; "
-                        "tp·pp·dp = GPUs; device peak <= 95% of usable memory",
-        "shape_rule": "Llama-like: head_dim 128, d_model/n_layers ~ 128, SwiGLU ffn = 256·ceil(8d/3/256), "
-                      f"heads divisible by {tp_req}, layers by {pp_req}",
+                        "tp·pp·dp = GPUs; device peak <= 95% of usable memory; fastest predicted step first",
+        "shape_rule": shape_rule,
         "price_source": "--price" if price is not None else g.price_source,
         "law_conventions": dict(lw.conventions),
     }
@@ -487,5 +742,7 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
                 cost_usd=cost, price=unit_price, mfu=m0, goodput=goodput, seq_len=seq_len,
                 global_batch=best.global_batch, learning_rate=lr, gpus_per_node=gpn, framework=framework,
                 notes=tuple(notes), assumptions=assumptions, extras=extras, alternative_layouts=others,
-                scan=scan_gpu_counts(C, shape, g, best, best.global_batch, seq_len, m0, goodput, unit_price, gpn,
-                                     framework) if scan else None)
+                scan=scan_gpu_counts(C, D, shape, g, best, best.global_batch, seq_len, mfu, goodput, unit_price, gpn,
+                                     framework, pins) if scan else None,
+                step_time_s=best.global_batch * seq_len / tps, tokens_per_s=tps, hfu=hfu,
+                time_breakdown=dict(st.breakdown))

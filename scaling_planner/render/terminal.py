@@ -286,13 +286,23 @@ def plan_view(plan) -> Group:
     head.add_row("GPUs", f"{L['gpus']} x {plan.gpu.name} ({plan.assumptions['gpus_source']})")
     head.add_row("layout", f"TP {L['tp']} x PP {L['pp']} x DP {L['dp']}, ZeRO-{L['zero_stage']}, micro-batch "
                  f"{L['micro_batch']} x grad-accum {L['grad_accum']}, recompute {L['recompute']}"
-                 + (", sequence parallel" if L["sequence_parallel"] else ""))
+                 + (", sequence parallel" if L["sequence_parallel"] else "") + f"; {d['framework']} kernels")
     head.add_row("batch / LR", f"{d['global_batch']} x {d['seq_len']} = {fmt_count(d['global_batch_tokens'])} tokens "
                  f"per step; learning rate ~{d['learning_rate']:.2e}")
     head.add_row("memory/GPU", f"{d['memory_per_gpu_gib']:.1f} GiB of {d['gpu_memory_gib']:.1f} GiB (device peak)")
     head.add_row("time", f"{d['days']:.1f} days, {d['gpu_hours']:,.0f} GPU-hours, {_money(d['cost_usd'])}"
                  + (f" at ${d['price_usd_per_gpu_hour']:.2f}/GPU-h" if d["price_usd_per_gpu_hour"] else ""))
-    head.add_row("assumed", f"MFU {d['mfu']:.2f} ({plan.assumptions['mfu_source']}; 6N FLOPs/token, dense BF16 "
+    names = {"compute": "compute", "memory_bound": "memory-bound", "tp_comm": "TP comm",
+             "dp_comm_exposed": "exposed DP comm", "pp_bubble": "PP bubble", "ep_comm": "EP comm",
+             "recompute": "recompute"}
+    tb = d["time_breakdown"]
+    total = sum(tb.values()) or 1.0
+    head.add_row("step", f"{d['step_time_s']:.3g} s per step, {fmt_count(d['tokens_per_s'])} tokens/s "
+                 f"({fmt_count(d['tokens_per_s'] / L['gpus'])} per GPU)"
+                 + ("; modelled: " + ", ".join(f"{names.get(k, k)} {v / total:.0%}" for k, v in tb.items()
+                                               if v / total >= 0.005) if tb else ""))
+    head.add_row("assumed", f"MFU {d['mfu']:.2f}" + (f", HFU {d['hfu']:.2f}" if d["hfu"] is not None else "")
+                 + f" ({plan.assumptions['mfu_source']}; 6N FLOPs/token, dense BF16 "
                  f"peak {plan.assumptions['peak_tflops_bf16']:g} TFLOP/s), goodput {d['goodput']:.2f}")
     parts = [Panel(head, title="plan", title_align="left")]
     cmp = Table(title="the same budget under other laws", title_justify="left")
@@ -315,11 +325,12 @@ def plan_view(plan) -> Group:
     parts.append(mem)
     if d["alternatives"]:
         alt = Table(title="alternative layouts", title_justify="left")
-        for c in ("TP", "PP", "DP", "ZeRO", "mb", "recompute", "GiB/GPU", "days", "why it lost"):
+        for c in ("TP", "PP", "DP", "ZeRO", "mb", "recompute", "GiB/GPU", "MFU", "days", "why it lost"):
             alt.add_column(c, justify="left" if c in ("recompute", "why it lost") else "right")
         for a in d["alternatives"]:
             alt.add_row(str(a["tp"]), str(a["pp"]), str(a["dp"]), str(a["zero_stage"]), str(a["micro_batch"]),
-                        a["recompute"], f"{a['memory_per_gpu_gib']:.1f}", f"{a['days']:.1f}", a["why_lost"])
+                        a["recompute"], f"{a['memory_per_gpu_gib']:.1f}", f"{a['mfu']:.2f}", f"{a['days']:.1f}",
+                        a["why_lost"])
         parts.append(alt)
     for n in d["notes"]:
         parts.append(Text("note: " + n, style="yellow"))

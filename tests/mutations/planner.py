@@ -39,9 +39,24 @@ def _zero(*a, **k):
     return 0.0
 
 
-def _constant_throughput(mp):
-    mp.setattr(_timing(), "throughput", lambda *a, **k: (1.0, {"tp_comm": 0.0, "pp_bubble": 0.0, "pp_comm": 0.0,
-                                                               "dp_comm_exposed": 0.0, "recompute": 0.0}))
+def _constant_step(mp):
+    from scaling_planner.planner.steptime import StepTime
+
+    keys = ("compute", "memory_bound", "tp_comm", "dp_comm_exposed", "pp_bubble", "ep_comm", "recompute")
+
+    def step(shape, gpu, lay, seq, gpn, framework):
+        tps = lay.global_batch * seq / 1.0
+        return StepTime(seconds=1.0, tokens_per_s=tps, breakdown={k: float(k == "compute") for k in keys},
+                        mfu=0.5, hfu=0.5, assumptions={})
+    mp.setattr(_timing(), "layout_step", step)
+
+
+def _days_off_the_model(mp):
+    """The plan's days are not D / tokens_per_s / goodput: 20% off the step model's throughput."""
+    from scaling_planner.planner import plan
+
+    orig = _timing().days_from_throughput
+    mp.setattr(plan.timing, "days_from_throughput", lambda tokens, tps, goodput: orig(tokens, tps, goodput) * 1.2)
 
 
 def _no_zero_rule(mp):
@@ -56,29 +71,57 @@ def _chinchilla_point(law, C, inference_tokens):
             "chinchilla_params": N0}
 
 
+def _pins_ignored(mp):
+    L = _layout()
+    orig = L.candidates
+    mp.setattr(L, "candidates", lambda shape, gpus, gb, gpn, fixed=None: orig(shape, gpus, gb, gpn, None))
+
+
 def _days_without_goodput(mp):
     import scaling_planner.planner.defaults as d
 
     mp.setattr(_timing(), "flops_per_gpu_day", lambda peak, mfu, goodput: peak * mfu * d.SECONDS_PER_DAY)
 
 
+def _modelled_days_without_goodput(mp):
+    import scaling_planner.planner.defaults as d
+
+    mp.setattr(_timing(), "days_from_throughput", lambda tokens, tps, goodput: tokens / tps / d.SECONDS_PER_DAY)
+
+
+def _gpus_not_resized(mp):
+    from scaling_planner.planner import plan
+
+    mp.setattr(plan, "_resize_for_days", lambda found, G, *a, **k: (found, G))
+
+
+def _budget_from_table(mp):
+    """--gpus --days: the budget from the MFU table, not iterated with the step model."""
+    from scaling_planner.planner import plan
+
+    orig = plan._hardware_budget
+    mp.setattr(plan, "_hardware_budget", lambda *a, **k: orig(*a[:-1], None) if len(a) == 10 else orig(*a, **k))
+
+
 MUTATIONS: list[Mutation] = [
-    Mutation("planner.throughput.constant", "layout throughput model returns 1 for every layout",
-             _constant_throughput, TESTS),
-    Mutation("planner.throughput.tp_comm_zero", "TP communication penalty is 0",
-             lambda mp: mp.setattr(_timing(), "tp_comm", _zero), TESTS),
-    Mutation("planner.throughput.pp_bubble_zero", "pipeline bubble penalty is 0",
-             lambda mp: mp.setattr(_timing(), "pp_bubble", _zero), TESTS),
-    Mutation("planner.throughput.pp_comm_zero", "PP point-to-point penalty is 0",
-             lambda mp: mp.setattr(_timing(), "pp_comm", _zero), TESTS),
-    Mutation("planner.throughput.dp_exposed_zero", "exposed DP communication penalty is 0",
-             lambda mp: mp.setattr(_timing(), "dp_exposed", _zero), TESTS),
-    Mutation("planner.throughput.recompute_free", "full recompute costs no throughput",
-             lambda mp: mp.setattr(_timing(), "recompute_factor", lambda recompute: 1.0), TESTS),
+    Mutation("planner.steptime.constant", "every layout gets the same step (the step-time model is not consulted)",
+             _constant_step, TESTS),
+    Mutation("planner.time.days_off_the_model", "the plan's days are not D / tokens_per_s / goodput (20% longer)",
+             _days_off_the_model, TESTS),
+    Mutation("planner.time.modelled_no_goodput", "days from the modelled throughput leave out goodput",
+             _modelled_days_without_goodput, TESTS),
+    Mutation("planner.gpus.not_resized", "the GPU count stays the MFU-table guess (not re-sized by the model)",
+             _gpus_not_resized, TESTS),
+    Mutation("planner.budget.from_table", "GPUs x days budget from the MFU table, not the step model",
+             _budget_from_table, TESTS),
     Mutation("planner.layout.memory_filter_off", "the layout memory filter accepts every layout",
              lambda mp: mp.setattr(_layout(), "fits", lambda est, gpu, headroom: est is not None), TESTS),
     Mutation("planner.layout.zero23_with_pp", "ZeRO-2/3 allowed with pipeline parallelism",
              _no_zero_rule, TESTS),
+    Mutation("planner.layout.pins_ignored", "pinned layout keywords (tp, pp, dp, ...) do not constrain the search",
+             _pins_ignored, TESTS),
+    Mutation("planner.layout.fixes_none", "a pinned layout that does not fit gets no suggested change",
+             lambda mp: mp.setattr(_layout(), "fixes", lambda *a, **k: []), TESTS),
     Mutation("planner.layout.why_lost_blank", "why an alternative lost is blank",
              lambda mp: mp.setattr(_layout(), "why_lost", lambda best, alt: ""), TESTS),
     Mutation("planner.mfu.a100_0.40", "default MFU table: A100 0.45 -> 0.40",

@@ -17,10 +17,14 @@ def plan_content(plan, command: str = "") -> Report:
                    ("tokens/param", f"{d['tokens_per_param']:.1f}"), ("predicted loss", d["loss"]),
                    ("GPUs", f"{L['gpus']} x {plan.gpu.name}"),
                    ("layout", f"TP {L['tp']} x PP {L['pp']} x DP {L['dp']}, ZeRO-{L['zero_stage']}, "
-                              f"micro-batch {L['micro_batch']} x accumulation {L['grad_accum']}"),
+                              f"micro-batch {L['micro_batch']} x accumulation {L['grad_accum']}, recompute "
+                              f"{L['recompute']} ({d['framework']})"),
+                   ("step", f"{d['step_time_s']:.3g} s, {fmt_count(d['tokens_per_s'])} tokens/s"),
                    ("wall-clock", f"{d['days']:.1f} days"), ("GPU-hours", f"{d['gpu_hours']:,.0f}"),
                    ("cost", "—" if d["cost_usd"] is None else f"${d['cost_usd']:,.0f}"),
-                   ("MFU / goodput", f"{d['mfu']:.2f} / {d['goodput']:.2f} ({d['mfu_counts']})")]
+                   ("MFU / goodput", f"{d['mfu']:.2f} / {d['goodput']:.2f} ({d['mfu_counts']}; "
+                                     f"{plan.assumptions['mfu_source']})"),
+                   ("HFU", "—" if d["hfu"] is None else f"{d['hfu']:.2f}")]
     if d["interval"]:
         iv = d["interval"]
         rep.summary.append(("95% interval (law samples)", f"params {fmt_count(iv['params'][0])}–"
@@ -33,12 +37,16 @@ def plan_content(plan, command: str = "") -> Report:
                               d["loss"]]] +
                             [[c["law"], fmt_count(c["params"]), fmt_count(c["tokens"]), c["tokens_per_param"],
                               c["loss"]] for c in d["comparison"]]))
-    rep.tables.append(Table("layouts", ["", "TP", "PP", "DP", "ZeRO", "micro-batch", "recompute", "GiB/GPU", "days",
-                                        "note"],
+    if d["time_breakdown"]:
+        tb = d["time_breakdown"]
+        rep.tables.append(Table("one step of the chosen layout (seconds; step-time model)", list(tb),
+                                [list(tb.values())]))
+    rep.tables.append(Table("layouts", ["", "TP", "PP", "DP", "ZeRO", "micro-batch", "recompute", "GiB/GPU", "MFU",
+                                        "days", "note"],
                             [["chosen", L["tp"], L["pp"], L["dp"], L["zero_stage"], L["micro_batch"], L["recompute"],
-                              L["memory_per_gpu_gib"], d["days"], "best predicted throughput"]] +
+                              L["memory_per_gpu_gib"], d["mfu"], d["days"], "best predicted throughput"]] +
                             [["alternative", a["tp"], a["pp"], a["dp"], a["zero_stage"], a["micro_batch"],
-                              a["recompute"], a["memory_per_gpu_gib"], a["days"], a["why_lost"]]
+                              a["recompute"], a["memory_per_gpu_gib"], a["mfu"], a["days"], a["why_lost"]]
                              for a in d["alternatives"]]))
     # figures: memory per layout (the estimates the layouts were checked with), time and cost vs GPUs (if scanned)
     layouts = [("chosen", plan.layout)] + [(f"alt {i + 1}", a) for i, a in enumerate(plan.alternative_layouts)]
@@ -50,8 +58,8 @@ def plan_content(plan, command: str = "") -> Report:
     if plan.scan:
         rep.figures.append(Figure(plots.plot_time_cost([pt.gpus for pt in plan.scan], [pt.days for pt in plan.scan],
                                                        [pt.cost_usd for pt in plan.scan], L["gpus"]),
-                                  "Wall-clock days and cost vs GPU count, best layout at each count (MFU scaled by "
-                                  "the throughput model; same goodput).", "time and cost vs GPUs", "plan_time"))
+                                  "Wall-clock days and cost vs GPU count, fastest layout at each count (its "
+                                  "modelled throughput; same goodput).", "time and cost vs GPUs", "plan_time"))
     rep.warnings = list(d["notes"])
     rep.assumptions = [(k, v) for k, v in d["assumptions"].items()]
     return rep
