@@ -4,7 +4,11 @@
   (HBM products are binary GB). Compare *device* peaks (context included) against it.
 * ``peak_tflops(dtype)``: dense tensor-core peak; V100/T4 have no bf16, so bf16 training falls back to fp16 peaks.
 * ``intra_node_gb_s`` / ``inter_node_gb_s``: per-GPU one-direction bandwidth used by the communication model
-  (NVLink per direction; inter-node: one 200/400 Gb/s NIC per GPU).
+  (NVLink per direction; inter-node: one 200/400 Gb/s NIC per GPU); ``bandwidth_source`` says where each row's pair
+  comes from, or that it is assumed (docs/planning.md §5.3).
+* ``intra_node_latency_us`` / ``inter_node_latency_us``: per-step link latency of a ring collective (NCCL's Simple
+  protocol hardware latencies, NVLink or PCIe within a node, the network between nodes; docs/planning.md §5.3). A
+  blank cell (TPUs: no NCCL) takes the NVLink / network defaults below.
 * Prices are dated and volatile: override with ``--price`` or a prices file (JSON/TOML ``{"h100": 2.5}``).
 """
 
@@ -18,6 +22,11 @@ from pathlib import Path
 from .errors import ScalePlanError, unknown_name
 
 DATA = Path(__file__).resolve().parent / "data" / "gpus.csv"
+
+# NCCL src/graph/tuning.cc @ NVIDIA/nccl 5067397 (ncclTunerConstantsDefaults.hwLatencies, ring, Simple protocol): per-
+# step hardware latency of NVLink 3.4 us, PCIe 5.7 us, network 14.0 us (docs/planning.md §5.3). Rows without their own.
+NVLINK_LATENCY_US = 3.4
+NET_LATENCY_US = 14.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,9 @@ class GPU:
     price_source: str
     source: str
     verification: str
+    bandwidth_source: str = ""
+    intra_node_latency_us: float = NVLINK_LATENCY_US
+    inter_node_latency_us: float = NET_LATENCY_US
 
     def peak_tflops(self, dtype: str = "bf16") -> float:
         if dtype == "fp8" and self.fp8_tflops:
@@ -63,6 +75,9 @@ class GPU:
         return {"key": self.key, "name": self.name, "memory_gib": round(self.memory_gib, 2),
                 "bf16_tflops": self.bf16_tflops, "fp16_tflops": self.fp16_tflops, "fp8_tflops": self.fp8_tflops,
                 "mem_bw_gb_s": self.mem_bw_gb_s, "gpus_per_node": self.gpus_per_node,
+                "intra_node_gb_s": self.intra_node_gb_s, "inter_node_gb_s": self.inter_node_gb_s,
+                "intra_node_latency_us": self.intra_node_latency_us,
+                "inter_node_latency_us": self.inter_node_latency_us, "bandwidth_source": self.bandwidth_source,
                 "price_usd_per_hour": self.price_usd_per_hour, "price_source": self.price_source}
 
 
@@ -85,7 +100,10 @@ def _load() -> tuple[GPU, ...]:
                            intra_node_gb_s=float(r["intra_node_gb_s"]), inter_node_gb_s=float(r["inter_node_gb_s"]),
                            gpus_per_node=int(r["gpus_per_node"]), family=r["family"],
                            price_usd_per_hour=_f(r["price_usd_per_hour"]), price_source=r["price_source"],
-                           source=r["source"], verification=r["verification"]))
+                           source=r["source"], verification=r["verification"],
+                           bandwidth_source=r["bandwidth_source"],
+                           intra_node_latency_us=_f(r["intra_node_latency_us"]) or NVLINK_LATENCY_US,
+                           inter_node_latency_us=_f(r["inter_node_latency_us"]) or NET_LATENCY_US))
     return tuple(out)
 
 

@@ -107,3 +107,54 @@ def test_price_overrides(tmp_path):
     p.write_text('{"h100": -1}')
     with pytest.raises(ScalePlanError, match=">= 0"):
         load_prices(p)
+
+
+# ---- link bandwidths and the newer GPUs (docs/planning.md §5.3) --------------------------------------------------
+def test_every_row_says_where_its_links_come_from():
+    for g in list_gpus():
+        assert g.bandwidth_source, g.key  # a datasheet figure, or "assumed" in words
+        assert g.intra_node_gb_s > 0 and g.inter_node_gb_s > 0
+        assert g.intra_node_latency_us > 0 and g.inter_node_latency_us > 0
+    # NCCL src/graph/tuning.cc @ 5067397 (ring, Simple protocol hardware latencies): NVLink 3.4, PCIe 5.7, network
+    # 14.0 us per step; GPUs without NVLink (PCIe cards) take the PCIe figure
+    assert get_gpu("h100").intra_node_latency_us == 3.4 and get_gpu("h100").inter_node_latency_us == 14.0
+    assert get_gpu("l4").intra_node_latency_us == 5.7 and get_gpu("h100-pcie").intra_node_latency_us == 5.7
+    assert get_gpu("tpu-v5p").intra_node_latency_us == 3.4  # blank cell: the documented NVLink default
+
+
+def test_h800_reduced_nvlink():
+    # H800: NVLink 400 GB/s total (H800 product brief; Zhao et al. 2025, arXiv 2505.09343) vs H100's 900 GB/s (H100
+    # datasheet); one 400 Gb/s InfiniBand NIC per GPU = 50 GB/s (DeepSeek-V3 report, arXiv 2412.19437 §3.2.2)
+    h800, h100 = get_gpu("h800"), get_gpu("H100")
+    assert h800.intra_node_gb_s == 400 / 2 and h100.intra_node_gb_s == 900 / 2
+    assert h800.inter_node_gb_s == 400 / 8 == h100.inter_node_gb_s
+    # the same GH100 tensor cores and HBM3 as H100 SXM: dense BF16 989.5, FP8 1,979 TFLOP/s, 3.35 TB/s
+    assert (h800.peak_tflops("bf16"), h800.peak_tflops("fp8"), h800.mem_bw_gb_s) == (989.5, 1979, 3350)
+    assert get_gpu("h800-sxm") is h800
+
+
+def test_blackwell_rows():
+    # HGX B200 datasheet (8 GPUs): NVLink 5 1.8 TB/s per GPU, 1.44 TB HBM3e, 64 TB/s; BF16 36 PF / FP8 72 PF with
+    # sparsity -> per GPU dense 2.25 / 4.5 PFLOP/s
+    b = get_gpu("b200")
+    assert (b.intra_node_gb_s, b.memory_gb_marketed, b.mem_bw_gb_s) == (1800 / 2, 1440 / 8, 64000 / 8)
+    assert (b.peak_tflops("bf16"), b.peak_tflops("fp8")) == (36000 / 8 / 2, 72000 / 8 / 2)
+    # GB200 NVL72 page (72 GPUs, sparse figures): BF16 360 PF, FP8 720 PF, 13.4 TB HBM3e at 576 TB/s, NVLink 130 TB/s;
+    # one NVLink domain of 72 GPUs
+    g = get_gpu("gb200-nvl72")
+    assert g.peak_tflops("bf16") == 360000 / 72 / 2 and g.peak_tflops("fp8") == 720000 / 72 / 2
+    assert g.memory_gb_marketed == pytest.approx(13400 / 72, abs=0.2) and g.mem_bw_gb_s == 576000 / 72
+    assert g.intra_node_gb_s == pytest.approx(130000 / 72 / 2, rel=0.01) and g.gpus_per_node == 72
+
+
+def test_gpus_json_adds_link_columns(cli):
+    import json
+
+    code, out, err = cli("gpus", "--json")
+    assert code == 0, err
+    rows = {r["key"]: r for r in json.loads(out)}
+    old = {"key", "name", "memory_gib", "bf16_tflops", "fp16_tflops", "fp8_tflops", "mem_bw_gb_s", "gpus_per_node",
+           "price_usd_per_hour", "price_source"}
+    assert old <= set(rows["h800"])  # existing keys stay
+    assert rows["h800"]["intra_node_gb_s"] == 200 and rows["gb200"]["inter_node_gb_s"] == 50
+    assert "DeepSeek-V3" in rows["h800"]["bandwidth_source"]

@@ -27,10 +27,10 @@ class Mutation:
 
 
 def all_mutations() -> dict[str, Mutation]:
-    from . import fitting, memory, planner
+    from . import fitting, memory, planner, steptime
 
     out: dict[str, Mutation] = {}
-    for mod in (memory, planner, fitting):
+    for mod in (memory, planner, fitting, steptime):
         for m in mod.MUTATIONS:
             if m.name in out:
                 raise ValueError(f"duplicate mutation name {m.name}")

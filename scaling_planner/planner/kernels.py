@@ -1,0 +1,87 @@
+"""What the software stack decides about kernels: fusion, optimizer implementation, overlap (docs/planning.md §5.4).
+
+One :class:`Kernels` per framework name of ``memory/profiles.py``. Bytes are HBM traffic (reads + writes) of the
+element-wise work around the GEMMs, counted from each stack's op list (forward + backward, per tensor element); no
+number here is fitted to a run. The op lists behind each count are in docs/planning.md §5.4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ScalePlanError
+
+
+@dataclass(frozen=True)
+class Kernels:
+    name: str
+    norm_bytes: dict  # per norm-input element, fwd + bwd, by ModelShape.norm ("rmsnorm" / "layernorm")
+    residual_bytes: float  # per residual-add element, fwd + bwd (same fused or not: read 2, write 1, twice)
+    rope_bytes: float  # per q and k element, fwd + bwd
+    act_bytes: dict  # per ffn element (one expert), fwd + bwd: "gated" (SiLU(gate)·up) / "plain" (GeLU)
+    ce_bytes: float  # per logit (token × vocab entry), fwd + bwd of softmax cross-entropy
+    optimizer: str  # "fused" (one multi-tensor kernel) or "foreach" (one pass per arithmetic op)
+    overlap_dp: bool  # gradient reduce (and ZeRO gathers) overlapped with compute
+    fused_attention: str  # "fa2" (FlashAttention-2 through SDPA) or "fa3" (cuDNN / FlashAttention-3 class on Hopper+)
+    score_bytes: float  # per attention-score element (b·a·s²), fwd + bwd, when attention="eager" materialises scores
+
+
+# Tensor touches (reads + writes of one state-sized tensor) of one AdamW step per parameter (§5.4):
+# fused (apex/TE FusedAdam, torch fused=True): read p, g, m, v; write p, m, v = 7.
+# foreach (torch/optim/adamw.py _multi_tensor_adamw): mul_(p) 2, lerp_(m, g) 3, mul_(v) 2, addcmul_(v, g, g) 4,
+# sqrt(v) 2, div_ 2, add_(eps) 2, addcdiv_(p, m, denom) 4 = 21.
+OPTIMIZER_TOUCHES = {"fused": 7, "foreach": 21}
+
+_FUSED = dict(
+    # TE fused LayerNorm/RMSNorm: fwd read x, write y (2+2 B); bwd read x, dy, write dx (6 B) -> 10 B per element
+    norm_bytes={"rmsnorm": 10.0, "layernorm": 10.0},
+    residual_bytes=12.0,  # fwd read a, b write a+b (6 B); bwd gradient add again (6 B)
+    rope_bytes=8.0,  # TE fused RoPE: fwd read + write (4 B), bwd the same
+    # fused bias-SwiGLU (core/fusions/fused_bias_swiglu.py): fwd read gate, up, write out (6 B per ffn element);
+    # bwd read gate, up, dout, write dgate, dup (10 B) -> 16; fused bias-GeLU: fwd 4 B, bwd 6 B -> 10
+    act_bytes={"gated": 16.0, "plain": 10.0},
+    # vocab-parallel cross-entropy on fp32 logits: fwd upcast (2+4), max (4), exp in place (8), sum (4); bwd grad
+    # in place (8), downcast (4+2) -> 36 B per logit
+    ce_bytes=36.0,
+    # Megatron fused scale-mask-softmax + dropout on 16-bit scores: fwd softmax 4, dropout 4 + 1 (mask); bwd dropout
+    # 5, softmax 6 -> 20 B per score
+    score_bytes=20.0,
+)
+_EAGER = dict(
+    # transformers LlamaRMSNorm (eager ops): fwd to(fp32) 6, pow 8, mean 4, mul 8, to(bf16) 6, weight mul 4 = 36 B;
+    # autograd backward re-reads each saved input and writes each grad: 2 x forward = 72 -> 108.
+    # LayerNorm is torch's native fused kernel (10 B, as fused).
+    norm_bytes={"rmsnorm": 108.0, "layernorm": 10.0},
+    residual_bytes=12.0,
+    # apply_rotary_pos_emb eager: q*cos 4, rotate_half (slice+neg 2, cat 4), *sin 4, add 6 = 20 B; bwd 2x -> 60
+    rope_bytes=60.0,
+    # act_fn(gate) * up eager: silu 4 + mul 6 = 10 B fwd; bwd mul grads 12 + silu grad 6 = 18 -> 28.
+    # Plain MLP: torch's native GeLU kernel 4 + 6 = 10 (models whose GeLU is composed of eager ops move more).
+    act_bytes={"gated": 28.0, "plain": 10.0},
+    # ForCausalLMLoss: logits.float() 6, log_softmax (max, sum, write) 16, nll 4; bwd nll grad 4, log_softmax
+    # grad 12, downcast 6 -> 48 B per logit
+    ce_bytes=48.0,
+    # eager_attention_forward: mask add 4, softmax(dtype=fp32) 6, to(bf16) 6 = 16 B fwd; bwd 2x -> 48 B per score
+    score_bytes=48.0,
+)
+
+KERNELS: dict[str, Kernels] = {
+    # Megatron-LM / Megatron-Core + Transformer Engine: fused kernels, FusedAdam (core/optimizer/__init__.py),
+    # --overlap-grad-reduce / --overlap-param-gather as in Megatron-Core's performance recipes, cuDNN attention
+    "megatron": Kernels("megatron", optimizer="fused", overlap_dp=True, fused_attention="fa3", **_FUSED),
+    # DeepSpeed runs transformers models (eager element-wise ops) with FusedAdam and overlap_comm (emitted config)
+    "deepspeed": Kernels("deepspeed", optimizer="fused", overlap_dp=True, fused_attention="fa2", **_EAGER),
+    # transformers + Trainer: eager ops, SDPA attention, adamw_torch (foreach), DDP bucketed overlap
+    "hf": Kernels("hf", optimizer="foreach", overlap_dp=True, fused_attention="fa2", **_EAGER),
+    # torchtune: eager ops in transformers' style (fp32 RMSNorm), torch AdamW (foreach default), FSDP2 overlap
+    "torchtune": Kernels("torchtune", optimizer="foreach", overlap_dp=True, fused_attention="fa2", **_EAGER),
+    # plain PyTorch with fused kernels (memory profile "generic")
+    "generic": Kernels("generic", optimizer="fused", overlap_dp=True, fused_attention="fa2", **_FUSED),
+}
+
+
+def kernels(framework: str) -> Kernels:
+    """The kernel facts of ``framework`` (a name of memory/profiles.py)."""
+    if framework not in KERNELS:
+        raise ScalePlanError(f"framework must be one of {', '.join(KERNELS)}, got {framework!r}", param="framework")
+    return KERNELS[framework]
