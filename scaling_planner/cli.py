@@ -143,18 +143,22 @@ def _distinct_outputs(*flag_paths) -> None:
         seen[key] = flag
 
 
-def _fit_methods_help() -> str:
-    """The fitting methods, one clause each, from the registry (fitting/registry.py)."""
-    from .fitting.registry import help_text
-
-    return help_text()
+# The fitting methods, one clause each: fitting.registry.help_text(), written out so that building the CLI does not
+# import the fitting modules (and numpy) at start-up; tests/test_fitting_mechanisms.py checks the two agree.
+FIT_METHODS_HELP = (
+    'kaplan_N (L(N) power law on the best final loss per model size); kaplan_D (L(D) power law on the '
+    'best final loss per token count); kaplan_C (L(C) power law on the compute frontier of every '
+    'checkpoint); kaplan_ND (Kaplan joint L(N, D) on final losses); approach1 (Chinchilla envelope of the'
+    ' per-run training curves); approach2 (Chinchilla IsoFLOP parabolas on final losses); approach3 '
+    '(Chinchilla parametric E + A/N^alpha + B/D^beta on final losses)'
+)
 
 
 @app.command("fit")
 def fit_cmd(
     path: Path = typer.Argument(..., help="Run log: CSV, TSV, JSON Lines, JSON array or Parquet."),
     method: str | None = typer.Option(None, "--method", metavar="NAME", help="Comma-separated methods (default: all the "
-                                      "data supports): " + _fit_methods_help() + "."),
+                                      "data supports): " + FIT_METHODS_HELP + "."),
     col: list[str] = typer.Option([], "--col", metavar="ROLE=COLUMN", help="Map a column: ROLE=COLUMN (roles: run, N, D, C, loss, step, "
                                   "budget); join columns into a run id with run=a+b."),
     flops_unit: str = typer.Option("flops", "--flops-unit", metavar="UNIT", help="Unit of the compute column: flops or pf-days."),

@@ -274,3 +274,11 @@ def test_every_method_is_declared_once_with_a_known_law_form():
         assert spec.name == name and spec.law_form in laws.FORMS and spec.description
         assert spec.points in ("final", "all", "curves")
     assert registry.primary_order()[0] == "approach3"
+
+
+def test_cli_method_help_lists_the_registry():
+    # the CLI writes the registry's help out (no fitting import at start-up); adding a method must update it
+    from scaling_planner.cli import FIT_METHODS_HELP
+    from scaling_planner.fitting.registry import help_text
+
+    assert FIT_METHODS_HELP == help_text()

@@ -564,22 +564,26 @@ def plot_isoflop(result) -> Figure:
 
     Cv = np.array([v["budget"] for v in verts], dtype=float)
     Nv = np.array([v["N_opt"] for v in verts], dtype=float)
-    p = result.params
-    xs = np.geomspace(Cv.min() / 3, Cv.max() * 30, 100)
-    nfit = _evaluate(_n_opt, p, xs)
-    _band(ax2, xs, _n_opt, result.samples, FIT_COLOR, fig, notes,
-          what="N_opt(C): 95% band", main=nfit)
-    _curve(ax2, xs, nfit, "N_opt(C) fit", fig, notes, color=FIT_COLOR, lw=2, label=_exponent_label(p["a"]))
-    ax2.scatter(Cv, Nv, color=DATA_COLOR, s=20, zorder=3, label="vertices (N_opt of each budget)")
-    _extrapolation(ax2, Cv.max(), xs.max())
-    _log_axis(ax2, "x", "sci")
-    _log_axis(ax2, "y", "count")
-    ax2.set_xlim(xs.min(), xs.max())
-    ax2.set_xlabel("compute C (FLOPs)")
-    ax2.set_ylabel("optimal parameters N_opt")
-    ax2.set_title("Approach 2: N_opt(C)")
+    _n_opt_panel(ax2, fig, notes, result, Cv, Nv, np.geomspace(Cv.min() / 3, Cv.max() * 30, 100),
+                 dict(s=20, zorder=3, label="vertices (N_opt of each budget)"), "Approach 2: N_opt(C)")
     _legend(fig, [ax, ax2], notes, ncols=4, width_in=10.4)
     return fig
+
+
+def _n_opt_panel(ax, fig, notes, result, C, N, xs, points: dict, title: str) -> None:
+    """The N_opt(C) panel of Approaches 1 and 2: the fitted power law with its 95% bootstrap band over ``xs``, the
+    points it was fitted to (``points``: scatter keywords), and the extrapolated range shaded."""
+    nfit = _evaluate(_n_opt, result.params, xs)
+    _band(ax, xs, _n_opt, result.samples, FIT_COLOR, fig, notes, what="N_opt(C): 95% band", main=nfit)
+    ax.scatter(C, N, color=DATA_COLOR, **points)
+    _curve(ax, xs, nfit, "N_opt(C) fit", fig, notes, color=FIT_COLOR, lw=2, label=_exponent_label(result.params["a"]))
+    _extrapolation(ax, C.max(), xs.max())
+    _log_axis(ax, "x", "sci")
+    _log_axis(ax, "y", "count")
+    ax.set_xlim(xs.min(), xs.max())
+    ax.set_xlabel("compute C (FLOPs)")
+    ax.set_ylabel("optimal parameters N_opt")
+    ax.set_title(title)
 
 
 @_styled
@@ -609,21 +613,9 @@ def plot_envelope(result) -> Figure:
     ax.set_ylabel("loss (nats/token)")
     ax.set_title("training curves and their envelope")
 
-    p = result.params
     Ce, Ne = np.asarray(pd_["C_env"], dtype=float), np.asarray(pd_["N_env"], dtype=float)
-    xs = np.geomspace(Ce.min(), Ce.max() * 30, 100)
-    nfit = _evaluate(_n_opt, p, xs)
-    _band(ax2, xs, _n_opt, result.samples, FIT_COLOR, fig, notes,
-          what="N_opt(C): 95% band", main=nfit)
-    ax2.scatter(Ce, Ne, s=6, color=DATA_COLOR, label="N on the envelope")
-    _curve(ax2, xs, nfit, "N_opt(C) fit", fig, notes, color=FIT_COLOR, lw=2, label=_exponent_label(p["a"]))
-    _extrapolation(ax2, Ce.max(), xs.max())
-    _log_axis(ax2, "x", "sci")
-    _log_axis(ax2, "y", "count")
-    ax2.set_xlim(xs.min(), xs.max())
-    ax2.set_xlabel("compute C (FLOPs)")
-    ax2.set_ylabel("optimal parameters N_opt")
-    ax2.set_title("Approach 1: N_opt(C)")
+    _n_opt_panel(ax2, fig, notes, result, Ce, Ne, np.geomspace(Ce.min(), Ce.max() * 30, 100),
+                 dict(s=6, label="N on the envelope"), "Approach 1: N_opt(C)")
     _legend(fig, [ax, ax2], notes, ncols=4, width_in=10.4)
     return fig
 
