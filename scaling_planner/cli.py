@@ -280,12 +280,21 @@ def budget_cmd(
     heads: int | None = typer.Option(None, "--heads", metavar="N", help="Attention heads."),
     kv_heads: int | None = typer.Option(None, "--kv-heads", metavar="N", help="Key/value heads (GQA; default = heads)."),
     ffn: int | None = typer.Option(None, "--ffn", metavar="N", help="MLP hidden size."),
+    experts: int | None = typer.Option(None, "--experts", metavar="E", help="MoE: routed experts per layer (with "
+                                       "--top-k); N is then the active parameter count, C = 6·N_active·D."),
+    top_k: int | None = typer.Option(None, "--top-k", metavar="K", help="MoE: experts each token is routed to."),
+    active_params: str | None = typer.Option(None, "--active-params", metavar="N", help="MoE without a shape: the "
+                                             "active parameter count (--params is then the total)."),
+    precision: str = typer.Option("bf16", "--precision", metavar="NAME", help="GEMM precision: bf16 | fp8 "
+                                  "(Transformer Engine; --framework megatron on an FP8 GPU)."),
     framework: str = typer.Option("megatron", "--framework", metavar="NAME", help="Training stack the plan is costed "
                                   "for: megatron | deepspeed | hf | torchtune."),
     tp: int | None = typer.Option(None, "--tp", metavar="N", help="Fix the tensor-parallel size (default: searched)."),
     pp: int | None = typer.Option(None, "--pp", metavar="N", help="Fix the pipeline-parallel size (default: searched)."),
     dp: int | None = typer.Option(None, "--dp", metavar="N", help="Fix the data-parallel size; --tp --pp --dp together "
                                   "fix the GPU count and the layout is checked, not searched."),
+    ep: int | None = typer.Option(None, "--ep", metavar="N", help="Fix the expert-parallel size (MoE; divides the "
+                                  "experts and --dp; default: searched)."),
     micro_batch: int | None = typer.Option(None, "--micro-batch", metavar="N", help="Fix the sequences per micro-batch "
                                            "per GPU."),
     zero: str | None = typer.Option(None, "--zero", metavar="STAGE", help="Fix the ZeRO stage 0-3 or FSDP name "
@@ -330,17 +339,25 @@ def budget_cmd(
         from .io.prices import load_prices
 
         price_table = load_prices(prices)
-    shape = None
+    shape, law_experts = None, (None, None)
     if any(x is not None for x in (model, config, layers, d_model, heads, kv_heads, ffn)):
-        if params is not None:
-            raise ScalePlanError("give --params or a model (--model, --config, --layers/--d-model/--heads), not both")
+        if params is not None or active_params is not None:
+            raise ScalePlanError(f"give {'--params' if params is not None else '--active-params'} or a model "
+                                 "(--model, --config, --layers/--d-model/--heads), not both")
         shape = _shape_from_options(model, config, None, layers, d_model, heads, kv_heads, None, ffn, vocab, None,
-                                    None, None, None)
+                                    None, experts, top_k)
+    elif active_params is not None or (params is not None and (experts is not None or top_k is not None)):
+        shape = _moe_from_counts(_num(params, "--params"), _num(active_params, "--active-params"), experts, top_k,
+                                 32000 if vocab is None else vocab)
+        params = None
+    else:
+        law_experts = (experts, top_k)
     kw = dict(flops=_num(flops, "--flops"), gpus=gpus, days=days, params=_num(params, "--params"),
               tokens=_num(tokens, "--tokens"), target_loss=target_loss, gpu=gpu or "a100-80", law=law, mfu=mfu,
               goodput=goodput, price=price, seq_len=seq_len, global_batch=global_batch,
               vocab=32000 if vocab is None else vocab, shape=shape, framework=framework, tp=tp, pp=pp, dp=dp,
               micro_batch=micro_batch, zero=None if zero is None else parse_zero(zero), recompute=recompute, sp=sp,
+              ep=ep, precision=precision, experts=law_experts[0], top_k=law_experts[1],
               gpus_per_node=gpus_per_node, max_gpus=max_gpus, deadline_days=deadline_days,
               inference_tokens=_num(inference_tokens, "--inference-tokens"),
               unique_tokens=_num(unique_tokens, "--unique-tokens"),
@@ -373,6 +390,25 @@ def budget_cmd(
         c.print(plan_view(plan))
         for w in written:
             c.print(w)
+
+
+def _moe_from_counts(params: float | None, active: float | None, experts: int | None, top_k: int | None,
+                     vocab: int):
+    """The MoE shape of ``budget --active-params [--params] --experts --top-k`` (model.moe_shape on the dense shape of
+    the active count; --params, when given, the total)."""
+    from .model import moe_shape, shape_for_params
+
+    if experts is None or top_k is None:
+        raise ScalePlanError("an MoE by parameter counts needs --experts and --top-k (with --active-params, and "
+                             "--params as the total)", param=("experts", "top_k"))
+    if active is None:
+        raise ScalePlanError("--params with --experts is the total: give --active-params too (the active count "
+                             "sets compute, C = 6·N_active·D), or the shape (--model, --config, --layers ...)",
+                             param="active_params")
+    if params is not None and params <= active:
+        raise ScalePlanError(f"--params {params:.3g} (the total) must exceed --active-params {active:.3g}",
+                             param=("params", "active_params"))
+    return moe_shape(shape_for_params(active, vocab=vocab), experts, top_k, total=params)
 
 
 def _parse_emits(emit: tuple[str, str] | None) -> list[tuple[str, Path]]:
@@ -480,7 +516,9 @@ def memory_cmd(
     list_models: bool = typer.Option(False, "--list-models", help="List the model presets and exit."),
     gpu: str | None = typer.Option(None, "--gpu", metavar="NAME", help="Check the estimate against this GPU's memory."),
     precision: str | None = typer.Option(None, "--precision", metavar="NAME", help="fp32 | amp | mixed | mixed-fp32-grads | bf16 | "
-                                         "fp16 (default: the framework's)."),
+                                         "fp16 | fp8 (default: the framework's). fp8: Transformer Engine FP8 GEMMs "
+                                         "(--framework megatron): mixed-fp32-grads states + cached FP8 weight copies, "
+                                         "FP8 GEMM inputs."),
     optimizer: str = typer.Option("adamw", "--optimizer", metavar="NAME", help="adamw | adamw-8bit | paged-adamw-8bit | sgd | "
                                   "sgd-momentum | lion | adafactor"),
     zero: str = typer.Option("0", "--zero", metavar="STAGE", help="ZeRO stage 0-3 or FSDP name (no_shard, shard_grad_op, "

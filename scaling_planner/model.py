@@ -12,7 +12,7 @@ Conventions:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import ScalePlanError, unknown_name
 
@@ -234,3 +234,22 @@ def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: in
                              "give the shape (n_layers/d_model/n_heads) or a config",
                              param=("n_layers", "d_model", "n_heads"))
     return best[1]
+
+
+def moe_shape(dense: ModelShape, experts: int, top_k: int, total: float | None = None,
+              name: str | None = None) -> ModelShape:
+    """An MoE of ``experts`` experts routed top-``top_k`` built on the dense shape ``dense`` (same attention, width,
+    depth, vocabulary). Rule (documented default): each expert's ffn = 128·round(ffn / top_k / 128), so the ``top_k``
+    active experts have the dense model's MLP width and the active count stays the dense count (fine-grained
+    experts). With ``total`` (all parameters), the expert ffn is instead the multiple of 128 whose total is nearest
+    ``total``; the active count then follows."""
+    if experts < 2 or not 1 <= top_k <= experts:
+        raise ScalePlanError(f"an MoE needs at least 2 experts and 1 <= top_k <= experts, got {experts}, {top_k}",
+                             param=("experts", "top_k"))
+    base = replace(dense, n_experts=experts, top_k=top_k, name=name or f"{dense.name}-{experts}e-top{top_k}")
+    if total is None:
+        return replace(base, ffn=max(128, 128 * round(dense.ffn / top_k / 128)))
+    unit = replace(base, ffn=128)
+    per_128 = replace(base, ffn=256).params_total - unit.params_total  # parameters per 128 of expert ffn
+    steps = max(1, round((total - unit.params_total) / per_128) + 1)
+    return replace(base, ffn=128 * steps)

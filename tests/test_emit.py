@@ -35,7 +35,7 @@ MEGATRON_FLAGS = {
     "--recompute-num-layers", "--use-distributed-optimizer", "--use-megatron-fsdp", "--data-parallel-sharding-strategy",
     "--ckpt-format", "--overlap-grad-reduce", "--overlap-param-gather", "--train-iters", "--lr", "--min-lr",
     "--lr-decay-style", "--lr-decay-iters", "--lr-warmup-iters", "--weight-decay", "--clip-grad", "--adam-beta1",
-    "--adam-beta2",
+    "--adam-beta2", "--tp-comm-overlap",  # TransformerConfig(ModelParallelConfig).tp_comm_overlap (arguments.py L2373)
 }
 # Choices of the flags with a fixed set of values (same file and commit; TransformerConfig / SchedulerConfig Literals).
 MEGATRON_CHOICES = {
@@ -142,7 +142,8 @@ def test_megatron_shape_variants(mega):
     assert (a["--position-embedding-type"], a["--max-position-embeddings"]) == ("learned_absolute", "1024")
     assert a["--kv-channels"] == "32"  # head_dim x heads != d_model
     assert "--fp8-format" not in _parse_megatron(megatron_args(mega))
-    fp8 = replace(mega, memory=replace(mega.memory, config=replace(mega.memory.config, precision="fp8")))
+    assert "--tp-comm-overlap" in _parse_megatron(megatron_args(mega))  # TP 2 with SP: overlapped as costed
+    fp8 = replace(mega, layout=replace(mega.layout, precision="fp8"))
     a = _parse_megatron(megatron_args(fp8))  # Transformer-Engine FP8 GEMMs over bf16 (docs/planning.md §4.5)
     assert (a["--fp8-format"], a["--fp8-recipe"]) == ("hybrid", "delayed") and "--bf16" in a
 

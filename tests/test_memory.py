@@ -157,6 +157,11 @@ def test_fit_check_and_suggestions():
     (dict(seq_len=0), "seq_len must be a positive integer", "seq_len"),
     (dict(precision="int3"), "precision must be one of", "precision"),
     (dict(framework="jax"), "framework must be one of", "framework"),
+    # docs/memory.md §13.4: FP8 is Transformer Engine as Megatron runs it, for full training
+    (dict(precision="fp8", framework="hf"), "needs framework megatron", ("precision", "framework")),
+    (dict(precision="fp8", framework="generic"), "needs framework megatron", ("precision", "framework")),
+    (dict(precision="fp8", framework="megatron", method="lora"), "modelled for full training", ("precision", "method")),
+    (dict(precision="fp8", framework="megatron", inference=True), "training precision", ("precision", "inference")),
 ])
 def test_bad_memory_input(kw, match, param):
     # The library names the keyword argument (param set); the CLI shows it as the flag (errors.ScalePlanError.for_cli).
@@ -179,6 +184,55 @@ def test_memory_cli_json_contract(cli):
                                      "overhead", "total"}
     assert d["per_gpu_gib"]["total"] == pytest.approx(sum(v for k, v in d["per_gpu_gib"].items() if k != "total"),
                                                       abs=1e-3)
+
+
+def test_fp8_needs_fp8_tensor_cores():
+    # docs/memory.md §13.4: --precision fp8 against a GPU without FP8 tensor cores (A100) is an error, not an estimate
+    c = MemoryConfig(precision="fp8", framework="megatron")
+    with pytest.raises(ScalePlanError, match="A100.* lacks") as ei:
+        estimate_memory(get_preset("llama-2-7b"), c, get_gpu("a100-80"))
+    assert ei.value.param == "precision"
+    assert estimate_memory(get_preset("llama-2-7b"), c, get_gpu("h100")).breakdown["fp8_weights"] > 0
+
+
+def test_memory_cli_json_fp8(cli):
+    # --precision fp8 adds the fp8_weights component (docs/memory.md §13.1) and keeps the total the sum of the parts
+    code, out, err = cli("memory", "--model", "llama-3-8b", "--framework", "megatron", "--precision", "fp8", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert set(d["per_gpu_gib"]) == {"weights", "gradients", "optimizer", "activations", "logits", "buffers",
+                                     "fp8_weights", "overhead", "total"}
+    assert d["per_gpu_gib"]["total"] == pytest.approx(sum(v for k, v in d["per_gpu_gib"].items() if k != "total"),
+                                                      abs=1e-3)
+    # 6,979,321,856 layer-linear weights x 2 B (row-wise + transpose) = 13.0 GiB
+    assert d["assumptions"]["fp8"]["gemm_weights_on_rank"] == 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024
+                                                                     + 3 * 4096 * 14336) == 6_979_321_856
+    assert d["per_gpu_gib"]["fp8_weights"] == pytest.approx(2 * 6_979_321_856 / GIB, abs=1e-4)
+
+
+def test_fp8_weight_copies_megatron_ci_pair():
+    # Published measurement: two Megatron-LM CI cases that differ only by `--fp8-format hybrid --fp8-recipe
+    # tensorwise` (NVIDIA/Megatron-LM @ d98e8a6, tests/functional_tests/test_cases/moe/
+    # gpt3_mcore_te_tp2_pp2_ep4_etp1_memory_speed and .../gpt3_mcore_te_tp2_pp2_ep4_etp1_mtp_resume_torch_dist_fp8,
+    # model_config.yaml + golden_values_dev_dgx_h100.json). "mem-allocated-bytes" after each step (weights, grads,
+    # optimizer; no activations), written by the last rank: 6,632,031,744 B in bf16, 7,321,333,248 B in FP8. The
+    # difference is what only FP8 keeps between steps: Transformer Engine's cached FP8 weight copies (docs/memory.md
+    # §13.1). The last rank (TP 2, PP 2 x 4 virtual stages, EP 4, ETP 1; 16 layers, layer 0 dense) holds 8 MoE layers
+    # and the MTP layer (also MoE) + its eh_proj. FP8-GEMM weights per MoE layer on that rank (h 1024, 32 heads):
+    mla = (1024 * 1536  # linear_q_down_proj h -> q_lora_rank, TELinear "duplicated" (not split)
+           + 1536 * 32 * (128 + 64) // 2  # linear_q_up_proj -> heads x (qk_head_dim + qk_pos_emb_head_dim), TP 2
+           + 1024 * (512 + 64)  # linear_kv_down_proj h -> kv_lora_rank + qk_pos_emb_head_dim, duplicated
+           + 512 * 32 * (128 + 128) // 2  # linear_kv_up_proj -> heads x (qk_head_dim + v_head_dim), TP 2
+           + 32 * 128 * 1024 // 2)  # linear_proj, TP 2
+    experts = 32 // 4 * 3 * 1024 * 1024  # 8 local experts (EP 4, ETP 1), SwiGLU fc1 h -> 2 x 1024 + fc2 1024 -> h
+    shared = 3 * 1024 * 1024 // 2  # shared expert, ffn 1024, SwiGLU, TP 2
+    eh_proj = 2 * 1024 * 1024 // 2  # MTP eh_proj 2h -> h, TEColumnParallelLinear, TP 2
+    n = 9 * (mla + experts + shared) + eh_proj
+    assert n == 341_377_024
+    from scaling_planner.memory import states
+
+    measured = 7_321_333_248 - 6_632_031_744
+    assert states.FP8_WEIGHT_COPY_BYTES * n == pytest.approx(measured, rel=0.02)  # -1.0%
 
 
 @pytest.mark.parametrize("args,match", [

@@ -332,3 +332,83 @@ def test_notes_follow_the_facts_that_act():
     assert notes["adapter_bytes"] in lora and notes["eager_score_bytes"] in lora
     for p in PROFILES.values():
         assert set(p.notes) <= {f for f in p.__dataclass_fields__} - {"name", "notes"}
+
+
+# ---------------------------------------------------------------------------- FP8, Transformer Engine (§13)
+FP8_GEMM = L * (ATTN + MLP)  # §13.1: the layer linears (no biases in TOY); embedding and LM head stay 16-bit
+
+
+def fp8_layer_by_hand(e=2, nf=3):
+    """docs/memory.md §13.2 on §4.2, megatron profile: the QKV and fc1 inputs (outputs of the fused norms) and
+    down's input are saved as one FP8 copy (1 B); o_proj saves an FP8 copy of the attention output besides the
+    kernel's 16-bit one; norms, q/k/v, the SwiGLU input (2 x f) and the log-sum-exp stay as in bf16."""
+    return (2 * e * SBH  # two norm inputs (16-bit, saved by LayerNormLinear for the norm backward)
+            + 1 * SBH + 1 * SBH  # attention input and MLP input in FP8
+            + e * S * B * (QW + 2 * KVW)  # q, k, v saved by the attention kernel
+            + (e + 1) * S * B * QW  # attention output: kernel's 16-bit copy + o_proj's FP8 copy
+            + 4 * A * S * B  # flash log-sum-exp
+            + ((nf - 1) * e + 1) * S * B * F)  # SwiGLU input 2 x f in 16 bit, down's input 1 x f in FP8
+
+
+def test_fp8_layer_activations_by_hand():
+    assert layer("megatron", precision="fp8") == pytest.approx(fp8_layer_by_hand(), rel=1e-12)
+    # fewer than bf16 mixed precision (megatron's default) by 1 + 1 - 1 sbh and f·s·b
+    bf16 = layer("megatron")
+    assert bf16 == pytest.approx(per_layer_by_hand("megatron"), rel=1e-12)
+    assert bf16 - layer("megatron", precision="fp8") == pytest.approx(SBH + S * B * F, rel=1e-12)
+    # TP 2 + SP: the replicated inputs (norms, attention and MLP inputs) are split as well
+    rep = 2 * 2 * SBH + SBH + SBH
+    assert layer("megatron", precision="fp8", tp=2, gpus=2, sp=True) == pytest.approx(fp8_layer_by_hand() / 2,
+                                                                                       rel=1e-12)
+    assert layer("megatron", precision="fp8", tp=2, gpus=2) == pytest.approx(
+        rep + (fp8_layer_by_hand() - rep) / 2, rel=1e-12)
+
+
+def test_fp8_estimate_by_hand():
+    # §13.1: FP8 copy (row-wise + transpose, 2 B) of each FP8-GEMM weight, alive in every phase; the model states
+    # are those of mixed-fp32-grads (2 + 4 + 12 B/param); megatron: grads persistent, logits 2 B, activations x1.05
+    est = estimate_memory(TOY, cfg("megatron", precision="fp8"))
+    assert FP8_GEMM == 172_032
+    assert est.breakdown["fp8_weights"] == pytest.approx(2 * FP8_GEMM, rel=1e-12)
+    states = states_bytes(est)
+    assert states == pytest.approx({"weights": 2 * N, "gradients": 4 * N, "optimizer": 12 * N}, rel=1e-12)
+    act = L * fp8_layer_by_hand() + 2 * S * B * V
+    assert est.phases["forward_end"] == pytest.approx(18 * N + 1.05 * act + 2 * FP8_GEMM, rel=1e-9)
+    assert est.phases["backward_end"] == pytest.approx(18 * N + 1.05 * fp8_layer_by_hand() + 2 * FP8_GEMM,
+                                                       rel=1e-9)
+    assert est.phases["optimizer_step"] == pytest.approx(18 * N + 2 * FP8_GEMM, rel=1e-9)
+    a = est.assumptions["fp8"]
+    assert (a["gemm_weights_on_rank"], a["weight_copy_bytes"], a["gemm_input_bytes"]) == (FP8_GEMM, 2, 1)
+    # TP 2: each rank holds half of every linear, and its FP8 copies; ZeRO does not shard the copies
+    tp2 = estimate_memory(TOY, cfg("megatron", precision="fp8", tp=2, gpus=2))
+    assert tp2.breakdown["fp8_weights"] == pytest.approx(FP8_GEMM, rel=1e-12)
+    z3 = estimate_memory(TOY, cfg("megatron", precision="fp8", gpus=2, zero=3))
+    assert z3.breakdown["fp8_weights"] == pytest.approx(2 * FP8_GEMM, rel=1e-12)
+    # no fp8_weights component outside precision fp8
+    assert "fp8_weights" not in estimate_memory(TOY, cfg("megatron")).breakdown
+
+
+def test_fp8_moe_by_hand():
+    # §13.1: the local experts' weights (E/ep) have FP8 copies, the router none; §13.2: the MoE layer's norm output is
+    # kept 16-bit for the router, each active expert's down input is FP8
+    moe = replace(TOY, n_experts=4, top_k=2, name="toy-moe")
+    c = cfg("megatron", precision="fp8", gpus=2, ep=2)
+    est = estimate_memory(moe, c)
+    assert est.breakdown["fp8_weights"] == pytest.approx(2 * L * (ATTN + 4 / 2 * MLP), rel=1e-12)
+    per = fp8_layer_by_hand() + SBH + (2 - 1) * ((2 * 2 + 1) * S * B * F)  # mlp input 2 B; top-2 experts' tensors
+    assert layer_activation_bytes(moe, c, PROFILES["megatron"], FULL, set()) == pytest.approx(per, rel=1e-12)
+
+
+def test_fp8_fewer_activations_than_bf16_llama3_8b():
+    # §13.2 on Llama-3-8B (h 4096, q_width 4096, kv_width 1024, f 14336 = 3.5h, megatron): 34 s·b·h per layer in
+    # bf16 -> 29.5 in FP8 (attention and MLP inputs 2 -> 1 B, down input 3.5 x 2 -> 1 B, o_proj's FP8 copy +1),
+    # plus the log-sum-exp 4·a/h = 0.03125 in both
+    from scaling_planner.model import get_preset
+
+    s = get_preset("llama-3-8b")
+    c = dict(framework="megatron", seq_len=4096)
+    sbh = 4096 * s.d_model
+    bf16 = layer_activation_bytes(s, MemoryConfig(**c).resolved(), PROFILES["megatron"], FULL, set())
+    fp8 = layer_activation_bytes(s, MemoryConfig(precision="fp8", **c).resolved(), PROFILES["megatron"], FULL, set())
+    assert bf16 / sbh == pytest.approx(34.03125, rel=1e-12)
+    assert fp8 / sbh == pytest.approx(29.53125, rel=1e-12)

@@ -247,6 +247,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("memory-layers-0", ["memory", "--layers", "0", "--d-model", "512", "--heads", "8"], "positive integer"),
     ("memory-bad-gpu", ["memory", "--model", "llama-3-8b", "--gpu", "rtx9090"], "unknown GPU"),
     ("memory-bad-precision", ["memory", "--model", "llama-3-8b", "--precision", "fp4"], "--precision"),
+    ("memory-fp8-hf", ["memory", "--model", "llama-3-8b", "--precision", "fp8", "--framework", "hf"],
+     "--precision fp8 (Transformer Engine FP8 GEMMs) needs --framework megatron"),
     ("memory-bad-optimizer", ["memory", "--model", "llama-3-8b", "--optimizer", "adamax"], "--optimizer"),
     ("memory-bad-zero", ["memory", "--model", "llama-3-8b", "--zero", "5"], "--zero"),
     ("memory-bad-zero-name", ["memory", "--model", "llama-3-8b", "--zero", "half_shard"], "half_shard"),

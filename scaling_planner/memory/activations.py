@@ -26,6 +26,16 @@ def _e(c) -> float:
     return states.PRECISIONS[c.precision].activation
 
 
+def _fp8(c) -> bool:
+    return states.PRECISIONS[c.precision].fp8
+
+
+def _gemm_input(c) -> float:
+    """Bytes per element of a GEMM input saved for the weight gradient: one FP8 copy under Transformer Engine FP8
+    (states.FP8_ACTIVATION_BYTES; docs/memory.md §13.2), else the activation dtype e."""
+    return states.FP8_ACTIVATION_BYTES if _fp8(c) else _e(c)
+
+
 def _rep(c) -> int:
     """Divisor of the tensors replicated across TP ranks: t with sequence parallelism, else 1."""
     return c.tp if c.sp else 1
@@ -49,14 +59,17 @@ def norm_inputs(shape: ModelShape, c, prof: Profile, trainable, adapted) -> floa
 
 def attention_input(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
     """The first norm's output, saved by the Q/K/V projections (or their LoRA A) when one needs a gradient:
-    e·s·b·h (Korthikanti §4.1 "QKV matrix multiplies ... 2sbh"; docs/memory.md §4.2)."""
-    return _e(c) * _sbh(shape, c) / _rep(c) if _needs(trainable, adapted) & {"q", "k", "v"} else 0.0
+    e·s·b·h (Korthikanti §4.1 "QKV matrix multiplies ... 2sbh"; docs/memory.md §4.2); under FP8 the fused
+    norm + QKV GEMM saves it in FP8, 1 B per element (docs/memory.md §13.2)."""
+    return _gemm_input(c) * _sbh(shape, c) / _rep(c) if _needs(trainable, adapted) & {"q", "k", "v"} else 0.0
 
 
 def mlp_input(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
     """The second norm's output, saved by the MLP's first linear(s) when gate or up needs a gradient: e·s·b·h
-    (Korthikanti §4.1; docs/memory.md §4.2)."""
-    return _e(c) * _sbh(shape, c) / _rep(c) if _needs(trainable, adapted) & {"gate", "up"} else 0.0
+    (Korthikanti §4.1; docs/memory.md §4.2); under FP8 the fused norm + fc1 GEMM of a dense MLP saves it in FP8,
+    1 B per element, while an MoE layer's router keeps it in the activation dtype (docs/memory.md §13.2)."""
+    per = _e(c) if shape.n_experts else _gemm_input(c)
+    return per * _sbh(shape, c) / _rep(c) if _needs(trainable, adapted) & {"gate", "up"} else 0.0
 
 
 def dropout_masks(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
@@ -74,8 +87,10 @@ def qkv_saved(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
 
 def attention_output(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
     """Attention output, saved by the kernel and by the output projection: e·s·b·q_width/t (Korthikanti §4.1;
-    docs/memory.md §4.2)."""
-    return _e(c) * c.seq_len * c.micro_batch * shape.q_width / c.tp
+    docs/memory.md §4.2). Under FP8 (delayed scaling, Megatron's default recipe) the output projection saves its own
+    FP8 copy besides the kernel's 16-bit output: (e + 1)·s·b·q_width/t (docs/memory.md §13.2)."""
+    extra = states.FP8_ACTIVATION_BYTES if _fp8(c) and "o" in _needs(trainable, adapted) else 0.0
+    return (_e(c) + extra) * c.seq_len * c.micro_batch * shape.q_width / c.tp
 
 
 def flash_softmax_stats(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
@@ -97,14 +112,17 @@ def eager_attention_scores(shape: ModelShape, c, prof: Profile, trainable, adapt
 def mlp_intermediates(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
     """MLP tensors of width f: n·e·s·b·f/t, × top-k for MoE. Gated: the profile's count (4 eager SwiGLU, 3 fused),
     minus 1 when ``down`` needs no gradient; non-gated: activation input + fc2 input (2), or 1 (Korthikanti §4.1 counts
-    8sbh + 8sbh for f = 4h, i.e. 2·e·s·b·f; docs/memory.md §4.2)."""
+    8sbh + 8sbh for f = 4h, i.e. 2·e·s·b·f; docs/memory.md §4.2). Under FP8 down's input is 1 B (§13.2)."""
+    down = "down" in _needs(trainable, adapted)
     if shape.gated_mlp:
         # frozen gate/up in a fused kernel still keep the fc1 output for the activation's backward
-        n_f = prof.gated_mlp_saved - (0 if "down" in _needs(trainable, adapted) else 1)
+        n_f = prof.gated_mlp_saved - (0 if down else 1)
     else:
-        n_f = 1 + (1 if "down" in _needs(trainable, adapted) else 0)
+        n_f = 1 + (1 if down else 0)
+    # the last of them, down's input, is saved by the down GEMM: in FP8 under Transformer Engine (§13.2)
+    per = (n_f - 1) * _e(c) + _gemm_input(c) if down else n_f * _e(c)
     k = shape.top_k if shape.n_experts else 1
-    return k * n_f * _e(c) * c.seq_len * c.micro_batch * shape.ffn / c.tp
+    return k * per * c.seq_len * c.micro_batch * shape.ffn / c.tp
 
 
 def lora_intermediates(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:

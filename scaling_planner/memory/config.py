@@ -20,9 +20,10 @@ METHODS = ("full", "lora", "qlora")
 LORA_DTYPES = ("fp32", "bf16")
 OFFLOADS = ("none", "optimizer", "params")
 PEAK_KINDS = ("allocated", "reserved", "device")
+FP8_FRAMEWORKS = ("megatron",)  # stacks whose profile runs Transformer Engine FP8 GEMMs (docs/memory.md §13.4)
 
 __all__ = ["MemoryConfig", "validate", "ZERO_STAGES", "RECOMPUTE", "ATTENTIONS", "METHODS", "LORA_DTYPES", "OFFLOADS",
-           "PEAK_KINDS", "FRAMEWORKS", "OPTIMIZERS"]
+           "PEAK_KINDS", "FRAMEWORKS", "OPTIMIZERS", "FP8_FRAMEWORKS"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class MemoryConfig:
     tp: int = 1
     pp: int = 1
     dp: int | None = None  # None: gpus / (tp·pp)
+    ep: int = 1  # expert parallelism (MoE): experts split over ep ranks of the data-parallel group
     sp: bool = False
     offload: str = "none"
     seq_len: int = 4096
@@ -87,13 +89,30 @@ def _one_of(c: MemoryConfig, f: str, choices) -> None:
         raise ScalePlanError(f"{f} must be one of {', '.join(map(str, choices))}, got {v!r}", param=f)
 
 
+def _check_fp8(c: MemoryConfig) -> None:
+    """precision fp8 is Transformer Engine FP8 as Megatron-Core runs it, for full training (docs/memory.md §13.4)."""
+    if c.framework not in FP8_FRAMEWORKS:
+        raise ScalePlanError(f"precision fp8 (Transformer Engine FP8 GEMMs) needs framework megatron; {c.framework} "
+                             f"does not run FP8 GEMMs: use framework megatron, or drop fp8 for {c.framework}'s "
+                             f"default {profile(c.framework).default_precision}", param=("precision", "framework"))
+    if c.inference:
+        raise ScalePlanError("precision fp8 is a training precision (FP8 GEMMs with bf16 weights): drop it for "
+                             "inference, which counts 16-bit weights", param=("precision", "inference"))
+    if c.method != "full":
+        raise ScalePlanError(f"precision fp8 is modelled for full training; method {c.method} is not: use method "
+                             "full, or precision mixed-fp32-grads for LoRA/QLoRA", param=("precision", "method"))
+
+
 def validate(shape: ModelShape, c: MemoryConfig) -> None:
     """Raise ScalePlanError (naming the keyword, ``param`` set) unless ``c`` (resolved) is a valid config for
     ``shape``."""
     if c.context is not None:
         _positive_int(c, "context")
-    for f in ("gpus", "tp", "pp", "dp", "seq_len", "micro_batch", "grad_accum", "batch"):
+    for f in ("gpus", "tp", "pp", "dp", "ep", "seq_len", "micro_batch", "grad_accum", "batch"):
         _positive_int(c, f)
+    if c.ep > 1 and (not shape.n_experts or shape.n_experts % c.ep or c.dp % c.ep):
+        raise ScalePlanError(f"ep {c.ep} needs an MoE model whose experts ({shape.n_experts}) and dp ({c.dp}) it "
+                             "divides", param="ep")
     _one_of(c, "precision", tuple(PRECISIONS))
     _one_of(c, "optimizer", OPTIMIZERS)
     _one_of(c, "zero", ZERO_STAGES)
@@ -104,6 +123,8 @@ def validate(shape: ModelShape, c: MemoryConfig) -> None:
         _one_of(c, "lora_dtype", LORA_DTYPES)
     _one_of(c, "peak_kind", PEAK_KINDS)
     _one_of(c, "offload", OFFLOADS)
+    if c.precision == "fp8":
+        _check_fp8(c)
     if c.offload != "none" and c.zero == 0:
         raise ScalePlanError("offload needs ZeRO (DeepSpeed ZeRO-Offload): use zero 2 (or 3)", param=("offload", "zero"))
     if c.offload == "params" and c.zero != 3:

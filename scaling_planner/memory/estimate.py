@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..errors import ScalePlanError
 from ..model import ModelShape
 from ..units import GIB
 from . import result, states, training
@@ -28,6 +29,9 @@ def estimate_memory(shape: ModelShape, config: MemoryConfig | None = None, gpu=N
     ``suggest``."""
     c = (config or MemoryConfig()).resolved()
     validate(shape, c)
+    if gpu is not None and states.PRECISIONS[c.precision].fp8 and not gpu.fp8_tflops:
+        raise ScalePlanError(f"precision fp8 needs FP8 tensor cores, which {gpu.name} lacks: use an H100/H200/B200-class "
+                             "GPU, or precision mixed-fp32-grads", param="precision")
     if c.inference:
         est = inference_estimate(shape, c, gpu)
     else:
@@ -75,6 +79,15 @@ def _training_estimate(shape: ModelShape, c: MemoryConfig, gpu) -> MemoryEstimat
         "cuda_context_gib": c.cuda_context_gib, "fragmentation": c.fragmentation, "peak_kind": c.peak_kind,
         "units": "GiB = 2^30 bytes", "profile_notes": applicable_notes(prof, shape, c),
     }
+    if states.PRECISIONS[c.precision].fp8:
+        assumptions["fp8"] = {
+            "recipe": "Transformer Engine delayed scaling (Megatron's default fp8_recipe), Hopper FP8 layout",
+            "gemm_weights_on_rank": int(training.fp8_gemm_weights(shape, c)),
+            "weight_copy_bytes": states.FP8_WEIGHT_COPY_BYTES, "gemm_input_bytes": states.FP8_ACTIVATION_BYTES,
+            "note": "fp8_weights: the FP8 copy (row-wise + transpose) of every layer linear's weight, cached across "
+                    "micro-batches and steps; GEMM inputs saved in FP8 (the attention output also in 16 bit for the "
+                    "attention kernel); bf16 weights, fp32 main grads, master and Adam states as mixed-fp32-grads; "
+                    "amax/scale buffers negligible (docs/memory.md §13)"}
     if c.optimizer == "paged-adamw-8bit":
         assumptions["note_paged"] = "paged optimizer states live in unified memory and can be evicted to CPU"
     return MemoryEstimate(shape=shape, config=c, breakdown=comp, allocated=alloc, reserved=reserved, device=device,

@@ -16,6 +16,7 @@ class MemoryEstimate:
     shape: ModelShape
     config: MemoryConfig
     breakdown: dict[str, float]  # bytes: weights, gradients, optimizer, activations, logits, buffers, overhead
+    # (+ fp8_weights under precision fp8: Transformer Engine's cached FP8 weight copies, docs/memory.md §13)
     allocated: float
     reserved: float
     device: float

@@ -19,6 +19,7 @@ class Precision:
     master: float  # fp32 master copy kept by the optimizer (0: none, the weights are the master)
     state: float  # one optimizer state (e.g. AdamW's m or v)
     activation: float  # e, bytes per saved activation element
+    fp8: bool = False  # Transformer Engine FP8 GEMMs: cached FP8 weight copies + FP8 GEMM inputs (docs/memory.md §13)
 
 
 PRECISIONS: dict[str, Precision] = {  # docs/memory.md §1 (table with sources)
@@ -28,7 +29,24 @@ PRECISIONS: dict[str, Precision] = {  # docs/memory.md §1 (table with sources)
     "mixed-fp32-grads": Precision(weight=2, grad=4, master=4, state=4, activation=2),  # Megatron dist_optimizer.md
     "bf16": Precision(weight=2, grad=2, master=0, state=2, activation=2),  # pure 16-bit (torchtune recipes)
     "fp16": Precision(weight=2, grad=2, master=0, state=2, activation=2),
+    # Megatron-Core + Transformer Engine FP8 (docs/memory.md §13): the bf16 weights, fp32 main grads, fp32 main params
+    # and Adam states of mixed-fp32-grads, plus FP8_WEIGHT_COPY_BYTES per FP8-GEMM weight and FP8 GEMM inputs
+    "fp8": Precision(weight=2, grad=4, master=4, state=4, activation=2, fp8=True),
 }
+
+# Transformer Engine FP8 on Hopper (docs/memory.md §13; NVIDIA/TransformerEngine @ d0067d0, NVIDIA/Megatron-LM @
+# d98e8a6). Each FP8 GEMM's weight is quantised into a workspace the module keeps across micro-batches and steps
+# (te.Linear.forward: cache_name "weight" in self._fp8_workspaces whenever is_first_microbatch is not None,
+# transformer_engine/pytorch/module/linear.py; Megatron passes is_first_microbatch unless
+# disable_parameter_transpose_cache, default False: megatron/core/extensions/transformer_engine.py). The workspace
+# holds the row-wise FP8 data for the forward GEMM and its FP8 transpose for the backward (dgrad) GEMM, 1 B each:
+# Hopper's FP8 tensor cores run only TN GEMMs (Float8Quantizer::create_tensor allocates `transpose` when
+# columnwise_usage && !nvte_is_non_tn_fp8_gemm_supported(), transformer_engine/pytorch/csrc/quantizer.cpp).
+FP8_WEIGHT_COPY_BYTES = 2
+# Input of an FP8 GEMM saved for the weight-gradient GEMM: one FP8 copy, column-wise (transpose) data only on Hopper
+# or row-wise only under sequence parallelism, 1 B per element (_linear_forward, "Discard row-wise data since it is
+# not needed in backward pass", linear.py; ln_out in layernorm_linear.py).
+FP8_ACTIVATION_BYTES = 1
 
 # QLoRA §3 (Dettmers et al. 2023): NF4 4-bit weights + 0.127 bits/param of double-quantised constants.
 NF4_DQ_BYTES = 0.5 + 0.127 / 8

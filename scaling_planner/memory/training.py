@@ -4,7 +4,7 @@
 2. :func:`state_bytes` — bytes per parameter of weights, gradients and optimizer state (§1, §6);
 3. :func:`model_states` — the rank's weights, gradients and optimizer bytes after ZeRO sharding (§2);
 4. :func:`offload_states` — what CPU offload moves off the GPU (§3);
-5. buffers — one function per buffer (§7);
+5. buffers — one function per buffer (§7); under FP8, the cached FP8 weight copies (:func:`fp8_weight_copies`, §13);
 6. :func:`phases` — end of forward, end of backward, optimizer step; the peak is the largest (§7);
 7. :func:`train_peak` — both stages, the larger reported.
 
@@ -25,11 +25,12 @@ from .profiles import DS_BUCKET_ELEMENTS, Profile
 class StageParams:
     """Parameters on one TP rank of one pipeline stage (docs/memory.md §2)."""
 
-    split: float  # block parameters split over TP: (L/p)·(layer − norms − router)/t
+    split: float  # block parameters split over TP (and experts over EP): (L/p)·(layer − norms − router)/t
     rep: float  # block parameters replicated over TP: (L/p)·(norms + router)
     emb: float  # token embedding V·h/t + learned positions (first stage)
     head: float  # LM head V·h/t (last stage; untied, or the tied copy when p > 1)
     norm: float  # final norm + extra parameters (last stage)
+    expert: float = 0.0  # the part of ``split`` that is expert MLPs (E/ep local experts): ZeRO shards it over dp/ep
 
     @property
     def total(self) -> float:
@@ -42,15 +43,17 @@ def stage_params(shape: ModelShape, c) -> tuple[StageParams, StageParams]:
     Lp = shape.n_layers // p
     norm_layer = shape.norms_per_layer * shape._norm_params()
     router = shape.d_model * shape.n_experts if shape.n_experts else 0
-    split = Lp * (shape.layer_params() - norm_layer - router) / t
+    experts = Lp * shape.n_experts * shape.mlp_params() / (t * c.ep) if shape.n_experts else 0.0
+    split = Lp * (shape.layer_params() - norm_layer - router - shape.n_experts * shape.mlp_params()) / t + experts
     rep = Lp * (norm_layer + router)
     emb = shape.vocab * shape.d_model / t + shape.learned_pos * shape.d_model
     head = shape.vocab * shape.d_model / t
     final_norm = shape._norm_params() + shape.extra_params
     if p == 1:
-        one = StageParams(split, rep, emb, 0.0 if shape.tied_embeddings else head, final_norm)
+        one = StageParams(split, rep, emb, 0.0 if shape.tied_embeddings else head, final_norm, experts)
         return one, one
-    return StageParams(split, rep, emb, 0.0, 0.0), StageParams(split, rep, 0.0, head, final_norm)
+    return (StageParams(split, rep, emb, 0.0, 0.0, experts),
+            StageParams(split, rep, 0.0, head, final_norm, experts))
 
 
 def linear_sets(shape: ModelShape, c) -> tuple[set[str], set[str]]:
@@ -128,8 +131,12 @@ def model_states(shape: ModelShape, c, sb: StateBytes, rp: StageParams, lora_par
     the adapters have gradients and optimizer state."""
     n = rp.total
     if c.method == "full":
-        W, G, O = states.shard(sb.weight * n, sb.grad * n, sb.optimizer * n, c.zero, c.dp)
-        return ModelStates(W, G, O, n, n)
+        # MoE with EP: the local experts' states shard over the expert-data-parallel group (dp / ep ranks hold the
+        # same experts; Megatron-Core expert_data_parallel group), the rest over dp
+        dense, ex = n - rp.expert, rp.expert
+        W, G, O = states.shard(sb.weight * dense, sb.grad * dense, sb.optimizer * dense, c.zero, c.dp)
+        We, Ge, Oe = states.shard(sb.weight * ex, sb.grad * ex, sb.optimizer * ex, c.zero, c.dp // c.ep)
+        return ModelStates(W + We, G + Ge, O + Oe, n, n)
     if c.method == "qlora":
         base = states.NF4_DQ_BYTES * rp.split + 2 * (rp.rep + rp.emb + rp.head + rp.norm)
     else:
@@ -161,18 +168,24 @@ def autocast_copies(shape: ModelShape, c, rp: StageParams) -> float:
     return 2 * (rp.split + rp.emb + rp.head) if c.precision == "amp" and c.method == "full" else 0.0
 
 
+def _layer_on_rank(shape: ModelShape, c) -> float:
+    """One layer's parameters on a TP rank before ZeRO-3 sharding: the local experts only (E/ep) under EP."""
+    local = shape.layer_params() - (shape.n_experts * shape.mlp_params() * (1 - 1 / c.ep) if shape.n_experts else 0)
+    return local / c.tp
+
+
 def zero3_gather_forward(shape: ModelShape, c, sb: StateBytes) -> float:
     """ZeRO-3: the gathered weights of the current and the prefetched layer, 2 × weight bytes × layer params / t
     (NF4 bytes under QLoRA; DeepSpeed's estimator counts 4 B × the largest layer, §3)."""
     if c.zero != 3:
         return 0.0
     w = states.NF4_DQ_BYTES if c.method == "qlora" else sb.weight
-    return 2 * w * shape.layer_params() / c.tp
+    return 2 * w * _layer_on_rank(shape, c)
 
 
 def zero3_gather_backward(shape: ModelShape, c, sb: StateBytes) -> float:
     """ZeRO-3 in backward: one layer's unsharded gradients, gradient bytes × layer params / t (full fine-tune)."""
-    return sb.grad * shape.layer_params() / c.tp if c.zero == 3 and c.method == "full" else 0.0
+    return sb.grad * _layer_on_rank(shape, c) if c.zero == 3 and c.method == "full" else 0.0
 
 
 def qlora_dequant_buffer(shape: ModelShape, c) -> float:
@@ -204,6 +217,27 @@ def optimizer_step_temporary(c, prof: Profile, sb: StateBytes, ms: ModelStates) 
     return temp / c.dp if states.sharded(c.zero)["optimizer"] else temp
 
 
+# ---------------------------------------------------------------------------- 5b. FP8 weight copies (§13)
+def fp8_gemm_weights(shape: ModelShape, c) -> float:
+    """Weight elements of the FP8 GEMMs on one rank: the layer linears (q, k, v, o and the MLP; the local experts
+    E/ep under EP), (L/p)·Σ in·out / t. The embedding, the LM head and the router stay 16-bit (Megatron's output
+    layer is a non-TE ColumnParallelLinear unless MXFP8 fp8_output_proj; docs/memory.md §13.1)."""
+    lin = shape.linear_shapes()
+    attn = sum(i * o for k, (i, o) in lin.items() if k in ("q", "k", "v", "o"))
+    mlp = sum(i * o for k, (i, o) in lin.items() if k in ("gate", "up", "down"))
+    experts = shape.n_experts / c.ep if shape.n_experts else 1
+    return shape.n_layers // c.pp * (attn + experts * mlp) / c.tp
+
+
+def fp8_weight_copies(shape: ModelShape, c) -> float:
+    """Precision fp8: Transformer Engine's cached FP8 copy of every FP8-GEMM weight, row-wise + transpose,
+    states.FP8_WEIGHT_COPY_BYTES (2 B) × :func:`fp8_gemm_weights`; kept across micro-batches and steps, so alive in
+    every phase, and not sharded by ZeRO (docs/memory.md §13.1). 0 otherwise."""
+    if not states.PRECISIONS[c.precision].fp8:
+        return 0.0
+    return states.FP8_WEIGHT_COPY_BYTES * fp8_gemm_weights(shape, c)
+
+
 # ---------------------------------------------------------------------------- 6. phases and the peak
 def grads_alive_in_forward(c, prof: Profile) -> bool:
     """Gradients occupy memory during the forward pass with a persistent gradient buffer or gradient accumulation."""
@@ -216,17 +250,19 @@ class StagePeak:
     peak: float  # bytes allocated at the peak phase
     phase: str
     phases: dict[str, float]
-    breakdown: dict[str, float]  # weights, gradients, optimizer, activations, logits, buffers
+    breakdown: dict[str, float]  # weights, gradients, optimizer, activations, logits, buffers (+ fp8_weights)
     states: ModelStates
 
 
 def phases(c, prof: Profile, ms: ModelStates, act: float, logits: float, one_layer: float, buf_fwd: float,
-           buf_bwd: float, temp: float) -> dict[str, dict[str, float]]:
+           buf_bwd: float, temp: float, fp8_w: float = 0.0) -> dict[str, dict[str, float]]:
     """Components alive at the end of forward, the end of backward and the optimizer step (docs/memory.md §7).
-    ``act`` and ``logits`` are the stage's activation and logit bytes before the profile's activation factor."""
+    ``act`` and ``logits`` are the stage's activation and logit bytes before the profile's activation factor;
+    ``fp8_w`` the cached FP8 weight copies, alive in every phase and shown as ``fp8_weights`` under precision fp8
+    only (§13)."""
     f = prof.activation_factor
     W, G, O = ms.weights, ms.gradients, ms.optimizer
-    return {
+    out = {
         "forward_end": {"weights": W, "gradients": G if grads_alive_in_forward(c, prof) else 0.0, "optimizer": O,
                         "activations": act * f, "logits": logits * f, "buffers": buf_fwd},
         "backward_end": {"weights": W, "gradients": G, "optimizer": O, "activations": one_layer * f,
@@ -234,6 +270,10 @@ def phases(c, prof: Profile, ms: ModelStates, act: float, logits: float, one_lay
         "optimizer_step": {"weights": W, "gradients": G, "optimizer": O, "activations": 0.0, "logits": 0.0,
                            "buffers": temp},
     }
+    if states.PRECISIONS[c.precision].fp8:
+        for comp in out.values():
+            comp["fp8_weights"] = fp8_w
+    return out
 
 
 def stage_peak(shape: ModelShape, c, prof: Profile, label: str, rp: StageParams, act: float, logits: float,
@@ -244,7 +284,7 @@ def stage_peak(shape: ModelShape, c, prof: Profile, label: str, rp: StageParams,
     buf_bwd = (buf_fwd + zero3_gather_backward(shape, c, sb) + ddp_bucket_copy(c, prof, ms)
                + deepspeed_buckets(c, prof, sb, ms))
     temp = optimizer_step_temporary(c, prof, sb, ms)
-    by_phase = phases(c, prof, ms, act, logits, one_layer, buf_fwd, buf_bwd, temp)
+    by_phase = phases(c, prof, ms, act, logits, one_layer, buf_fwd, buf_bwd, temp, fp8_weight_copies(shape, c))
     totals = {k: sum(v.values()) for k, v in by_phase.items()}
     peak = max(totals, key=totals.get)
     return StagePeak(label, totals[peak], peak, totals, by_phase[peak], ms)

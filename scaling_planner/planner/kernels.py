@@ -7,6 +7,7 @@ number here is fitted to a run. The op lists behind each count are in docs/plann
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import ScalePlanError
@@ -24,6 +25,12 @@ class Kernels:
     overlap_dp: bool  # gradient reduce (and ZeRO gathers) overlapped with compute
     fused_attention: str  # "fa2" (FlashAttention-2 through SDPA) or "fa3" (cuDNN / FlashAttention-3 class on Hopper+)
     score_bytes: float  # per attention-score element (b·a·s²), fwd + bwd, when attention="eager" materialises scores
+    # gradient bucket of the data-parallel reduce (parameters per collective): max(bucket, bucket_per_rank · dp), or
+    # bucket_bytes of gradient bytes (torch DDP); ZeRO-3 / FSDP collectives are per layer whatever these say
+    tp_overlap: bool = False  # TP collectives overlapped with the adjacent GEMMs (TE userbuffers; needs SP)
+    bucket: float = 0.0
+    bucket_per_rank: float = 0.0
+    bucket_bytes: float = 0.0
 
 
 # Tensor touches (reads + writes of one state-sized tensor) of one AdamW step per parameter (§5.4):
@@ -68,16 +75,37 @@ _EAGER = dict(
 KERNELS: dict[str, Kernels] = {
     # Megatron-LM / Megatron-Core + Transformer Engine: fused kernels, FusedAdam (core/optimizer/__init__.py),
     # --overlap-grad-reduce / --overlap-param-gather as in Megatron-Core's performance recipes, cuDNN attention
-    "megatron": Kernels("megatron", optimizer="fused", overlap_dp=True, fused_attention="fa3", **_FUSED),
+    # DDP buckets: max(40M, 1M · dp) parameters (megatron/core/distributed/distributed_data_parallel.py L134 @ d98e8a6)
+    # --tp-comm-overlap with SP, as NVIDIA's performance recipes run it (NVIDIA/NeMo scripts/performance/llm/
+    # pretrain_llama3_70b.py, pretrain_gpt3_175b.py, ...: tp_comm_overlap=True @ 8cfedd7)
+    "megatron": Kernels("megatron", optimizer="fused", overlap_dp=True, fused_attention="fa3", bucket=4e7,
+                        bucket_per_rank=1e6, tp_overlap=True, **_FUSED),
     # DeepSpeed runs transformers models (eager element-wise ops) with FusedAdam and overlap_comm (emitted config)
-    "deepspeed": Kernels("deepspeed", optimizer="fused", overlap_dp=True, fused_attention="fa2", **_EAGER),
+    # reduce_bucket_size / allgather_bucket_size 5e8 elements (deepspeed/runtime/zero/config.py L113, L132 @ edaa722)
+    "deepspeed": Kernels("deepspeed", optimizer="fused", overlap_dp=True, fused_attention="fa2", bucket=5e8,
+                         **_EAGER),
     # transformers + Trainer: eager ops, SDPA attention, adamw_torch (foreach), DDP bucketed overlap
-    "hf": Kernels("hf", optimizer="foreach", overlap_dp=True, fused_attention="fa2", **_EAGER),
+    # torch DDP bucket_cap_mb = 25 (MiB of gradients; torch/nn/parallel/distributed.py)
+    "hf": Kernels("hf", optimizer="foreach", overlap_dp=True, fused_attention="fa2", bucket_bytes=25 * 2**20,
+                  **_EAGER),
     # torchtune: eager ops in transformers' style (fp32 RMSNorm), torch AdamW (foreach default), FSDP2 overlap
-    "torchtune": Kernels("torchtune", optimizer="foreach", overlap_dp=True, fused_attention="fa2", **_EAGER),
+    # FSDP2: one collective per fully_shard unit (each decoder layer), at any ZeRO stage torchtune runs
+    "torchtune": Kernels("torchtune", optimizer="foreach", overlap_dp=True, fused_attention="fa2", bucket_bytes=0.0,
+                         **_EAGER),
     # plain PyTorch with fused kernels (memory profile "generic")
-    "generic": Kernels("generic", optimizer="fused", overlap_dp=True, fused_attention="fa2", **_FUSED),
+    "generic": Kernels("generic", optimizer="fused", overlap_dp=True, fused_attention="fa2", bucket_bytes=25 * 2**20,
+                       **_FUSED),
 }
+
+
+def dp_bucket_params(kern: Kernels, dp: int, grad_bytes: int) -> float:
+    """Parameters per data-parallel gradient bucket (one collective each) under ``kern`` at ``dp`` ranks; infinite
+    (one collective for everything) when the stack declares no bucket."""
+    if kern.bucket_bytes:
+        return kern.bucket_bytes / grad_bytes
+    if kern.bucket or kern.bucket_per_rank:
+        return max(kern.bucket, kern.bucket_per_rank * dp)
+    return math.inf
 
 
 def kernels(framework: str) -> Kernels:

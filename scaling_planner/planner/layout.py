@@ -43,7 +43,8 @@ class Layout:
     global_batch: int
     recompute: str
     sp: bool
-    ep: int = 1  # expert parallelism (1 until MoE layouts are searched)
+    ep: int = 1  # expert parallelism: experts split over ep ranks of the DP group (MoE only)
+    precision: str = "bf16"  # compute precision of the GEMMs: bf16, or fp8 (Transformer Engine; megatron)
     memory_gib: float = 0.0
     efficiency: float = 1.0
     penalties: dict = field(default_factory=dict)
@@ -52,22 +53,23 @@ class Layout:
 
     def memory_config(self, framework: str, seq_len: int) -> MemoryConfig:
         """The memory model's configuration of this layout under ``framework``'s profile at ``seq_len`` tokens."""
-        return MemoryConfig(framework=framework, gpus=self.gpus, tp=self.tp, pp=self.pp, dp=self.dp,
+        return MemoryConfig(framework=framework, gpus=self.gpus, tp=self.tp, pp=self.pp, dp=self.dp, ep=self.ep,
                             zero=self.zero_stage, sp=self.sp, seq_len=seq_len, micro_batch=self.micro_batch,
-                            grad_accum=self.grad_accum, recompute=self.recompute)
+                            grad_accum=self.grad_accum, recompute=self.recompute,
+                            precision="fp8" if self.precision == "fp8" else None)
 
     def to_dict(self) -> dict:
         return {"gpus": self.gpus, "dp": self.dp, "tp": self.tp, "pp": self.pp, "zero_stage": self.zero_stage,
                 "micro_batch": self.micro_batch, "grad_accum": self.grad_accum, "global_batch": self.global_batch,
-                "recompute": self.recompute, "ep": self.ep,
+                "recompute": self.recompute, "ep": self.ep, "precision": self.precision,
                 "sequence_parallel": self.sp, "memory_per_gpu_gib": round(self.memory_gib, 2),
                 "relative_throughput": round(self.efficiency, 4),
                 "penalties": {k: round(v, 4) for k, v in self.penalties.items()}}
 
 
 # ---- candidate generators (docs/planning.md §4.1) ---------------------------------------------------------------
-# ``fixed`` pins axes of the search: keys tp, pp, dp, micro_batch, zero, recompute, sp (None or absent = searched).
-PIN_KEYS = ("tp", "pp", "dp", "micro_batch", "zero", "recompute", "sp")
+# ``fixed`` pins axes of the search: keys tp, pp, dp, ep, micro_batch, zero, recompute, sp (None or absent = searched).
+PIN_KEYS = ("tp", "pp", "dp", "ep", "micro_batch", "zero", "recompute", "sp")
 
 
 def tp_degrees(shape: ModelShape, gpus: int, gpus_per_node: int, tp: int | None = None) -> Iterator[int]:
@@ -84,6 +86,18 @@ def pp_degrees(shape: ModelShape, gpus: int, tp: int, pp: int | None = None) -> 
     for p in range(1, min(shape.n_layers, defaults.MAX_PP) + 1) if pp is None else (pp,):
         if shape.n_layers % p == 0 and gpus % (tp * p) == 0:
             yield p
+
+
+def ep_degrees(shape: ModelShape, dp: int, ep: int | None = None) -> Iterator[int]:
+    """EP e (MoE only; 1 for dense models): powers of two up to the expert count (or the pinned ``ep``) dividing both
+    the experts and the data-parallel size (Megatron-Core carves the expert-parallel group out of DP)."""
+    if not shape.n_experts:
+        if ep in (None, 1):
+            yield 1
+        return
+    for e in (1 << i for i in range(0, shape.n_experts.bit_length())) if ep is None else (ep,):
+        if e <= shape.n_experts and shape.n_experts % e == 0 and dp % e == 0:
+            yield e
 
 
 def zero_stages(pp: int, dp: int, zero: int | None = None) -> Iterator[int]:
@@ -108,20 +122,23 @@ def batch_splits(global_batch: int, dp: int, pp: int, micro_batch: int | None = 
 
 
 def candidates(shape: ModelShape, gpus: int, global_batch: int, gpus_per_node: int,
-               fixed: dict | None = None) -> Iterator[Layout]:
-    """Every layout of the search space, unscored and unchecked: TP x PP x ZeRO x micro-batch x recompute, DP =
-    GPUs/(t·p), sequence parallelism on whenever t > 1; axes pinned in ``fixed`` take only the given value."""
+               fixed: dict | None = None, precision: str = "bf16") -> Iterator[Layout]:
+    """Every layout of the search space, unscored and unchecked: TP x PP x EP x ZeRO x micro-batch x recompute, DP =
+    GPUs/(t·p), sequence parallelism on whenever t > 1; axes pinned in ``fixed`` take only the given value; every
+    layout computes in ``precision``."""
     f = {k: v for k, v in (fixed or {}).items() if v is not None}
     for t in tp_degrees(shape, gpus, gpus_per_node, f.get("tp")):
         for p in pp_degrees(shape, gpus, t, f.get("pp")):
             d = gpus // (t * p)
             if f.get("dp", d) != d:
                 continue
-            for z in zero_stages(p, d, f.get("zero")):
-                for mb, m, gbs in batch_splits(global_batch, d, p, f.get("micro_batch")):
-                    for rc in (f["recompute"],) if "recompute" in f else defaults.RECOMPUTE_MODES:
-                        yield Layout(gpus=gpus, dp=d, tp=t, pp=p, zero_stage=z, micro_batch=mb, grad_accum=m,
-                                     global_batch=gbs, recompute=rc, sp=t > 1 and f.get("sp", True))
+            for e in ep_degrees(shape, d, f.get("ep")):
+                for z in zero_stages(p, d, f.get("zero")):
+                    for mb, m, gbs in batch_splits(global_batch, d, p, f.get("micro_batch")):
+                        for rc in (f["recompute"],) if "recompute" in f else defaults.RECOMPUTE_MODES:
+                            yield Layout(gpus=gpus, dp=d, tp=t, pp=p, ep=e, zero_stage=z, micro_batch=mb,
+                                         grad_accum=m, global_batch=gbs, recompute=rc,
+                                         sp=t > 1 and f.get("sp", True), precision=precision)
 
 
 # ---- memory filter (docs/planning.md §4.2) ----------------------------------------------------------------------
@@ -145,7 +162,7 @@ def rank(layouts: list[Layout], max_results: int) -> list[Layout]:
     ordered = sorted(layouts, key=lambda L: (-round(L.efficiency, 4), L.tp * L.pp, L.memory_gib))
     seen, uniq = set(), []
     for L in ordered:
-        k = (L.tp, L.pp, L.zero_stage, L.recompute)
+        k = (L.tp, L.pp, L.ep, L.zero_stage, L.recompute)
         if k in seen:
             continue
         seen.add(k)
@@ -163,11 +180,11 @@ def score(shape: ModelShape, lay: Layout, gpu: GPU, seq: int, gpus_per_node: int
 
 def search_layouts(shape: ModelShape, gpu: GPU, gpus: int, global_batch: int, seq: int, gpus_per_node: int,
                    framework: str = "megatron", headroom: float = defaults.MEMORY_HEADROOM,
-                   max_results: int = 4, fixed: dict | None = None) -> list[Layout]:
+                   max_results: int = 4, fixed: dict | None = None, precision: str = "bf16") -> list[Layout]:
     """The layouts of ``gpus`` GPUs that fit in memory, fastest first (predicted MFU of the step-time model; at most
     ``max_results``), each with its memory estimate and its step; ``fixed`` pins axes (:data:`PIN_KEYS`)."""
     scored = []
-    for lay in candidates(shape, gpus, global_batch, gpus_per_node, fixed):
+    for lay in candidates(shape, gpus, global_batch, gpus_per_node, fixed, precision):
         est = _estimate(shape, lay, gpu, framework, seq)
         if not fits(est, gpu, headroom):
             continue
@@ -181,11 +198,11 @@ def search_layouts(shape: ModelShape, gpu: GPU, gpus: int, global_batch: int, se
 
 # ---- a pinned layout that does not fit: by how much, and what to change ----------------------------------------
 def smallest_misfit(shape: ModelShape, gpu: GPU, gpus: int, global_batch: int, seq: int, gpus_per_node: int,
-                    framework: str, fixed: dict | None) -> Layout | None:
+                    framework: str, fixed: dict | None, precision: str = "bf16") -> Layout | None:
     """Of the candidates that honour ``fixed``, the one with the least device memory (with its estimate), or None
     when no candidate honours the pins on ``gpus`` GPUs."""
     best = None
-    for lay in candidates(shape, gpus, global_batch, gpus_per_node, fixed):
+    for lay in candidates(shape, gpus, global_batch, gpus_per_node, fixed, precision):
         est = _estimate(shape, lay, gpu, framework, seq)
         if est is not None and (best is None or est.device < best.memory.device):
             best = replace(lay, memory_gib=est.device / GIB, memory=est)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from ..errors import ScalePlanError
 from ..hardware import GPU, get_gpu
 from ..laws import ScalingLaw
-from ..model import ModelShape, shape_for_params
+from ..model import ModelShape, moe_shape, shape_for_params
 from . import allocation, defaults, layout, timing
 from .layout import Layout
 
@@ -109,6 +109,8 @@ class Plan:
             "global_batch_tokens": self.global_batch * self.seq_len, "learning_rate": self.learning_rate,
             "step_time_s": self.step_time_s, "tokens_per_s": self.tokens_per_s, "hfu": self.hfu,
             "time_breakdown": dict(self.time_breakdown),
+            **({"moe": {"experts": s.n_experts, "top_k": s.top_k, "params_active": s.params_active,
+                        "params_total": s.params_total}} if s.n_experts else {}),
             "alternatives": [dict(a) for a in self.alternatives], "framework": self.framework,
             "notes": list(self.notes),
             "assumptions": self.assumptions, **self.extras,
@@ -156,11 +158,11 @@ RECOMPUTE = ("none", "selective", "full")
 
 
 def _validate_layout(pins: dict, *, gpus, deadline_days, max_gpus, framework) -> int | None:
-    """Check the pinned layout keywords (``tp``, ``pp``, ``dp``, ``micro_batch``, ``zero``, ``recompute``, ``sp``)
+    """Check the pinned layout keywords (``tp``, ``pp``, ``dp``, ``ep``, ``micro_batch``, ``zero``, ``recompute``, ``sp``)
     and ``framework``; return the GPU count a full layout (tp, pp and dp) fixes, else None."""
     if framework not in FRAMEWORKS:
         raise ScalePlanError(f"framework must be one of {', '.join(FRAMEWORKS)}, got {framework!r}", param="framework")
-    for name in ("tp", "pp", "dp", "micro_batch"):
+    for name in ("tp", "pp", "dp", "ep", "micro_batch"):
         v = pins[name]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise ScalePlanError(f"{name} must be a positive integer, got {v!r}", param=name)
@@ -196,7 +198,10 @@ def _validate_layout(pins: dict, *, gpus, deadline_days, max_gpus, framework) ->
 def _check_pins_fit_shape(pins: dict, shape: ModelShape, gpn: int) -> None:
     """Pinned TP and PP must suit the model: TP divides the heads (and the KV heads, or is a multiple of them) and
     stays inside a node; PP divides the layers (docs/planning.md §4.1)."""
-    tp, pp = pins["tp"], pins["pp"]
+    tp, pp, ep = pins["tp"], pins["pp"], pins["ep"]
+    if ep is not None and ep > 1 and (not shape.n_experts or shape.n_experts % ep):
+        raise ScalePlanError(f"ep {ep} needs an MoE model whose experts it divides (this model has "
+                             f"{shape.n_experts or 'no'} experts)", param="ep")
     if tp is not None:
         if shape.n_heads % tp or (shape.n_kv_heads % tp and tp % shape.n_kv_heads):
             raise ScalePlanError(f"tp {tp} must divide the {shape.n_heads} attention heads (and the "
@@ -206,6 +211,37 @@ def _check_pins_fit_shape(pins: dict, shape: ModelShape, gpn: int) -> None:
                                  "(Narayanan et al. 2021 §3); use a smaller tp and more pp", param="tp")
     if pp is not None and shape.n_layers % pp:
         raise ScalePlanError(f"pp {pp} must divide the {shape.n_layers} layers", param="pp")
+
+
+def _validate_moe(experts, top_k, shape) -> None:
+    """``experts`` and ``top_k`` (MoE from a law or a parameter count): together, positive, top_k <= experts; not with
+    a shape (its own experts decide)."""
+    if experts is None and top_k is None:
+        return
+    if shape is not None:
+        raise ScalePlanError("give experts/top_k or a model shape, not both: the shape's experts decide",
+                             param=("experts", "top_k"))
+    for name, v in (("experts", experts), ("top_k", top_k)):
+        if v is None or isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ScalePlanError(f"{name} must be a positive integer (experts and top_k go together), got {v!r}",
+                                 param=name)
+    if experts < 2 or top_k > experts:
+        raise ScalePlanError(f"an MoE needs at least 2 experts and top_k <= experts, got experts {experts}, top_k "
+                             f"{top_k}", param=("experts", "top_k"))
+
+
+def _validate_precision(precision: str, g: GPU, framework: str) -> None:
+    """bf16, or fp8 on a GPU with an FP8 peak under a stack that runs FP8 GEMMs (Transformer Engine: megatron)."""
+    if precision not in ("bf16", "fp8"):
+        raise ScalePlanError(f"precision must be bf16 or fp8, got {precision!r}", param="precision")
+    if precision == "fp8":
+        if not g.fp8_tflops:
+            raise ScalePlanError(f"{g.name} has no FP8 tensor cores: use precision bf16 or an H100/H200/B200-class "
+                                 "GPU", param="precision")
+        if framework != "megatron":
+            raise ScalePlanError(f"precision fp8 is costed for Megatron-LM with Transformer Engine; framework "
+                                 f"{framework} trains in bf16: use framework megatron or precision bf16",
+                                 param=("precision", "framework"))
 
 
 # ---- step 2: resolve names (the only step that reads files) -----------------------------------------------------
@@ -247,15 +283,22 @@ def _hardware_budget(g: GPU, peak: float, gpus: int, days: float, mfu: float | N
         tried.append((C_hw, ratio))
         if abs(ratio - 1) < BUDGET_TOLERANCE:
             return C_hw
-        C_hw = 6 * N * tps * seconds  # params fixed: D = tps·T; tokens fixed: N·(T/days at N), the same C
+        under = [cr for cr in tried if cr[1] < 1]
+        over = [cr for cr in tried if cr[1] > 1]
+        if under and over:  # bracketed: where log(ratio) crosses 0, linear in log C between the nearest two
+            (c0, r0), (c1, r1) = max(under), min(over)
+            w = math.log(r0) / (math.log(r0) - math.log(r1))
+            C_hw = c0 * (c1 / c0) ** min(0.9, max(0.1, w))
+        else:  # fixed-point step: D = tps·T at this N
+            C_hw = 6 * N * tps * seconds
     # not settled: the shape rule jumps between two sizes whose times straddle the target (§3.1); take the largest
     # budget that finishes in time, else the nearest
     within = [c for c, r in tried if r <= 1 + BUDGET_TOLERANCE]
     return max(within) if within else min(tried, key=lambda cr: abs(cr[1] - 1))[0]
 
 
-BUDGET_ITERATIONS = 6  # scaleplan: GPUs x days -> C iterations (each a shape and a layout search)
-BUDGET_TOLERANCE = 1e-4  # scaleplan: settled when the plan's days are within this fraction of the days given
+BUDGET_ITERATIONS = 12  # scaleplan: GPUs x days -> C iterations (each a shape and a layout search)
+BUDGET_TOLERANCE = 1e-3  # scaleplan: settled when the plan's days are within this fraction of the days given
 
 
 # ---- step 4: allocation (N, D) ----------------------------------------------------------------------------------
@@ -466,7 +509,7 @@ def _max_useful(gb: int, gpn: int) -> int:
 
 # ---- step 8: layouts --------------------------------------------------------------------------------------------
 def _layouts(shape, g, G, gb, seq_len, gpn, framework, gpus, max_gpus, why,
-             fixed: dict | None = None) -> tuple[list[Layout], int, str]:
+             fixed: dict | None = None, precision: str = "bf16") -> tuple[list[Layout], int, str]:
     """The best layouts on G GPUs (honouring the pinned axes in ``fixed``); without a fixed ``gpus``, G grows
     (doubling below a node, then by whole nodes, kept a multiple of the pinned tp·pp·dp) until one fits, up to
     ``max_gpus``, the most the batch can use, or 60 tries (docs/planning.md §4.4)."""
@@ -477,7 +520,8 @@ def _layouts(shape, g, G, gb, seq_len, gpn, framework, gpus, max_gpus, why,
         G = -(-G // unit) * unit
     tried, G0 = 0, G
     while True:
-        found = layout.search_layouts(shape, g, G, gb, seq_len, gpn, framework=framework, fixed=pins)
+        found = layout.search_layouts(shape, g, G, gb, seq_len, gpn, framework=framework, fixed=pins,
+                                      precision=precision)
         if found or gpus is not None:
             break
         tried += 1
@@ -489,7 +533,7 @@ def _layouts(shape, g, G, gb, seq_len, gpn, framework, gpus, max_gpus, why,
         why += f"; raised from {G0} until a layout fits"
     if not found:
         if pins and gpus is not None:
-            raise _pinned_misfit(shape, g, G, gb, seq_len, gpn, framework, pins)
+            raise _pinned_misfit(shape, g, G, gb, seq_len, gpn, framework, pins, precision)
         where = f"{G:,} x {g.name}" if gpus is not None else f"{G0:,} to {G:,} x {g.name}"
         given = ", ".join(f"{k} {v}" for k, v in pins.items())
         raise ScalePlanError(f"no parallel layout of a {shape.params_total / 1e9:.3g}B model fits on {where} "
@@ -503,20 +547,21 @@ def _layouts(shape, g, G, gb, seq_len, gpn, framework, gpus, max_gpus, why,
     return found, G, why
 
 
-def _pinned_misfit(shape, g, G, gb, seq_len, gpn, framework, pins: dict) -> ScalePlanError:
+def _pinned_misfit(shape, g, G, gb, seq_len, gpn, framework, pins: dict, precision: str = "bf16") -> ScalePlanError:
     """The error for pinned layout keywords with which nothing fits on G GPUs: by how much the smallest such layout
     overruns the usable memory, and which single changes make it fit (docs/planning.md §4.2)."""
     given = ", ".join(f"{k} {v}" for k, v in pins.items())
-    lay = layout.smallest_misfit(shape, g, G, gb, seq_len, gpn, framework, pins)
+    lay = layout.smallest_misfit(shape, g, G, gb, seq_len, gpn, framework, pins, precision)
     if lay is None:
         return ScalePlanError(f"no layout of {G:,} GPUs has {given} with a global batch near {gb} sequences of "
                               f"{seq_len} (tp·pp·dp = GPUs, pp divides the layers, at least pp micro-batches); "
                               f"change {' or '.join(pins)}, gpus or global_batch", param=tuple(pins))
     usable = g.memory_gib * (1 - defaults.MEMORY_HEADROOM)
-    desc = (f"tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, zero {lay.zero_stage}, micro_batch {lay.micro_batch}, "
-            f"recompute {lay.recompute}")
+    desc = (f"tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, " + (f"ep {lay.ep}, " if shape.n_experts else "")
+            + f"zero {lay.zero_stage}, micro_batch {lay.micro_batch}, recompute {lay.recompute}")
     how = layout.fixes(shape, lay, g, seq_len, gpn, framework)
-    searched = [k for k in ("tp", "pp", "dp", "micro_batch", "zero", "recompute") if k not in pins]
+    searched = [k for k in ("tp", "pp", "dp", "ep", "micro_batch", "zero", "recompute")
+                if k not in pins and (k != "ep" or shape.n_experts)]
     return ScalePlanError(
         f"the layout {desc}" + (f" (the smallest with {given})" if searched else "")
         + f" needs {lay.memory_gib:.1f} GiB per GPU, {lay.memory_gib - usable:.1f} GiB more than the {usable:.1f} "
@@ -537,7 +582,7 @@ def _alternatives(best: Layout, others: Sequence[Layout], m0: float, days_: floa
 # ---- step 9: time and cost --------------------------------------------------------------------------------------
 def scan_gpu_counts(plan_flops: float, tokens: float, shape: ModelShape, g: GPU, best: Layout, global_batch: int,
                     seq_len: int, mfu: float | None, goodput: float, price: float | None, gpn: int,
-                    framework: str, fixed: dict | None = None) -> tuple[ScanPoint, ...]:
+                    framework: str, fixed: dict | None = None, precision: str = "bf16") -> tuple[ScanPoint, ...]:
     """Time and cost at 1/4 to 4x the chosen GPU count (multiples of 8), the fastest layout at each count: days from
     its modelled tokens/s, or with ``mfu`` given, the MFU formula at ``mfu`` × its throughput / the chosen one's."""
     base = best.gpus
@@ -546,7 +591,8 @@ def scan_gpu_counts(plan_flops: float, tokens: float, shape: ModelShape, g: GPU,
     out = []
     for n in counts:
         lays = [best] if n == base else layout.search_layouts(shape, g, n, global_batch, seq_len, gpn,
-                                                                framework=framework, max_results=1, fixed=fixed)
+                                                                framework=framework, max_results=1, fixed=fixed,
+                                                                precision=precision)
         if not lays:
             continue
         if mfu is None:
@@ -572,7 +618,8 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
                 prices: Mapping | None = None, repetition: Mapping[str, float] | None = None,
                 scan: bool = False, shape: ModelShape | None = None, tp: int | None = None, pp: int | None = None,
                 dp: int | None = None, micro_batch: int | None = None, zero: int | None = None,
-                recompute: str | None = None, sp: bool | None = None) -> Plan:
+                recompute: str | None = None, sp: bool | None = None, ep: int | None = None,
+                precision: str = "bf16", experts: int | None = None, top_k: int | None = None) -> Plan:
     """Plan a pre-training run (docs/planning.md §0); see the module docstring for conventions.
 
     Give a budget as ``flops``, ``gpus`` + ``days``, ``params`` and/or ``tokens``, or ``target_loss``. ``law`` and
@@ -582,9 +629,15 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
 
     ``shape`` fixes the model (N = its parameter count, active parameters for MoE; ``vocab`` is then unused).
     ``tp``, ``pp``, ``dp``, ``micro_batch``, ``zero``, ``recompute``, ``sp`` pin the layout search (docs/planning.md
-    §4.1): given together, tp·pp·dp fixes the GPU count and the layout is checked rather than searched. ``framework``
-    (megatron, deepspeed, hf, torchtune) is the stack the layouts are costed for."""
-    pins = dict(tp=tp, pp=pp, dp=dp, micro_batch=micro_batch, zero=zero, recompute=recompute, sp=sp)
+    §4.1): given together, tp·pp·dp fixes the GPU count and the layout is checked rather than searched; ``ep`` pins
+    expert parallelism (MoE). ``framework`` (megatron, deepspeed, hf, torchtune) is the stack the layouts are costed
+    for; ``precision`` "fp8" runs the layer GEMMs in FP8 (Transformer Engine: megatron on GPUs with an FP8 peak).
+
+    MoE: a ``shape`` with experts, or ``experts`` + ``top_k`` with a law-chosen (or ``params``) size: N is then the
+    *active* parameter count (C = 6·N_active·D) and the planned shape is :func:`~scaling_planner.model.moe_shape` of
+    the dense shape of N (each of the ``top_k`` routed experts an ffn/top_k slice, so the active width is the dense
+    model's)."""
+    pins = dict(tp=tp, pp=pp, dp=dp, ep=ep, micro_batch=micro_batch, zero=zero, recompute=recompute, sp=sp)
     G_fixed = _validate_layout(pins, gpus=gpus, deadline_days=deadline_days, max_gpus=max_gpus, framework=framework)
     if shape is not None:
         if not isinstance(shape, ModelShape):
@@ -594,6 +647,7 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         params = float(shape.params_active)
     if G_fixed is not None and gpus is None:
         gpus = G_fixed
+    _validate_moe(experts, top_k, shape)
     _validate(flops=flops, gpus=gpus, days=days, params=params, tokens=tokens, target_loss=target_loss, mfu=mfu,
               goodput=goodput, price=price, seq_len=seq_len, vocab=vocab, gpus_per_node=gpus_per_node,
               max_gpus=max_gpus, deadline_days=deadline_days, inference_tokens=inference_tokens,
@@ -609,6 +663,7 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         repetition = _resolve_law(defaults.REPETITION_LAW).params
     notes: list[str] = []
     extras: dict = {}
+    _validate_precision(precision, g, framework)
     peak = g.peak_tflops("bf16") * 1e12
     if not g.supports_bf16:
         notes.append(f"{g.name} has no bf16 tensor cores: using its fp16 peak ({g.peak_tflops('fp16'):g} TFLOP/s)")
@@ -622,8 +677,14 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         tp_req, pp_req = shape_divisibility(N)
         if N not in shapes:  # the budget iteration (§2.4) asks again for the same N
             shapes[N] = shape_for_params(N, vocab=vocab, tp=tp_req, pp=pp_req, name=f"planned-{N / 1e9:.3g}B")
-        return (shapes[N], "Llama-like: head_dim 128, d_model/n_layers ~ 128, SwiGLU ffn = 256·ceil(8d/3/256), "
+            if experts:
+                shapes[N] = moe_shape(shapes[N], experts, top_k, name=f"planned-{N / 1e9:.3g}B-active-{experts}e")
+        rule = ("Llama-like: head_dim 128, d_model/n_layers ~ 128, SwiGLU ffn = 256·ceil(8d/3/256), "
                 f"heads divisible by {tp_req}, layers by {pp_req}")
+        if experts:
+            rule += (f"; MoE: that dense shape of the active N with {experts} experts of ffn/{top_k} "
+                     f"(top-{top_k} routing keeps the active width)")
+        return shapes[N], rule
 
     def tps_at(N: float, C: float) -> float | None:  # the best layout's tokens/s on the given GPUs (§2.4)
         if not (defaults.MIN_PARAMS <= N <= defaults.MAX_PARAMS) and shape is None:
@@ -634,7 +695,7 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         except ScalePlanError:
             return None
         found = layout.search_layouts(shp, g, gpus, _batch(C, seq_len, global_batch)[0], seq_len, gpn,
-                                      framework=framework, max_results=1, fixed=pins)
+                                      framework=framework, max_results=1, fixed=pins, precision=precision)
         return found[0].step.tokens_per_s if found else None
 
     C_hw = None
@@ -669,20 +730,22 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
                             max_gpus)
     if G_fixed is not None:
         gpu_why = "tp·pp·dp given"
-    found, G, gpu_why = _layouts(shape, g, G, gb, seq_len, gpn, framework, gpus, max_gpus, gpu_why, pins)
+    found, G, gpu_why = _layouts(shape, g, G, gb, seq_len, gpn, framework, gpus, max_gpus, gpu_why, pins, precision)
     if mfu is None and gpus is None:
         G0 = G
         unit = math.prod(v for k, v in pins.items() if k in ("tp", "pp", "dp") and v is not None)
         found, G = _resize_for_days(
             found, G, D, deadline_days or defaults.DEFAULT_DAYS, goodput,
-            lambda n: _layouts(shape, g, n, gb, seq_len, gpn, framework, None, max_gpus, "", pins)[:2],
+            lambda n: _layouts(shape, g, n, gb, seq_len, gpn, framework, None, max_gpus, "", pins, precision)[:2],
             gpn, unit, max_gpus, _max_useful(gb, gpn))
         if G != G0:
             gpu_why += f"; {G0:,} re-sized to {G:,} with the step-time model's throughput"
     best = found[0]
     pinned = [k for k, v in pins.items() if v is not None]
     if pinned:
-        notes.append("layout: " + ", ".join(pinned) + " given" + ("; the rest searched" if len(pinned) < 7 else ""))
+        axes = [k for k in pins if k != "ep" or shape.n_experts]  # EP is an axis only of MoE models
+        notes.append("layout: " + ", ".join(pinned) + " given"
+                     + ("; the rest searched" if set(axes) - set(pinned) else ""))
     if global_batch is not None and best.global_batch != global_batch:
         notes.append(f"global batch {best.global_batch} sequences (accumulation x DP x micro-batch), not the "
                      f"{global_batch} given: the nearest this layout splits into")
@@ -730,6 +793,8 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
                                    "note": "Kaplan's B_crit uses WebText2 losses; shown for reference only"},
         "lr_source": "DeepSeek LLM eta_opt = 0.3118·C^-0.1250 (their data and batch)",
         "memory_profile": f"{framework} (layouts costed per GPU with scaleplan memory)",
+        "precision": precision + (" (Transformer Engine FP8 GEMMs; LM head, attention and optimizer as in bf16 mixed "
+                                  "precision)" if precision == "fp8" else " mixed precision"),
         "layout_rules": "TP <= GPUs per node and divides heads; PP divides layers; ZeRO-2/3 only without PP; "
                         "tp·pp·dp = GPUs; device peak <= 95% of usable memory; fastest predicted step first",
         "shape_rule": shape_rule,
@@ -743,6 +808,6 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
                 global_batch=best.global_batch, learning_rate=lr, gpus_per_node=gpn, framework=framework,
                 notes=tuple(notes), assumptions=assumptions, extras=extras, alternative_layouts=others,
                 scan=scan_gpu_counts(C, D, shape, g, best, best.global_batch, seq_len, mfu, goodput, unit_price, gpn,
-                                     framework, pins) if scan else None,
+                                     framework, pins, precision) if scan else None,
                 step_time_s=best.global_batch * seq_len / tps, tokens_per_s=tps, hfu=hfu,
                 time_breakdown=dict(st.breakdown))

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from ..errors import ScalePlanError
 from ..hardware import GPU
 from ..model import ModelShape
-from .kernels import OPTIMIZER_TOUCHES, Kernels, kernels
+from .kernels import OPTIMIZER_TOUCHES, Kernels, dp_bucket_params, kernels
 
 BREAKDOWN_KEYS = ("compute", "memory_bound", "tp_comm", "dp_comm_exposed", "pp_bubble", "ep_comm", "recompute")
+# (+ "cp_comm", the exposed context-parallel ring exchange, in a breakdown with cp > 1; the planner does not search CP)
 RECOMPUTE = ("none", "selective", "full")
 ATTENTION = ("flash", "eager")
 PRECISIONS = ("bf16", "fp8")
@@ -49,6 +50,12 @@ SMS = {"a100": 108, "a100-40": 108, "a100-80": 108, "a100-40-pcie": 108, "a100-8
        "h100-pcie": 114, "h200": 132, "gh200": 132, "b200": 148}
 TILE = (128, 128)
 K_HALF = 64  # scaleplan: per output tile, prologue/epilogue cost as much as 64 steps of k: efficiency k/(k + 64)
+# Sustained fraction of the microbenchmarks (MAMF above, the flash-attention papers' figures below) that GEMMs and
+# attention reach inside a training step (clocks at the power cap over minutes, kernels sharing the GPU with
+# communication). Calibrated once, as one number for every GPU, dtype and framework, against the validation table of
+# docs/planning.md §5.4 (42 published runs, 7 sources): its median signed error is then ~0; calibrated leaving each
+# source out in turn it stays 0.84-0.86. Not fitted to any single run.
+SUSTAINED = 0.85
 
 # ---- attention, HBM, network ----------------------------------------------------------------------------------
 # Causal FlashAttention forward + backward, fraction of the dense BF16 peak at head dim 128 (approximate, read from
@@ -57,9 +64,17 @@ K_HALF = 64  # scaleplan: per output tile, prologue/epilogue cost as much as 64 
 FLASH = {"fa2": 0.5, "fa2-hopper": 0.3, "fa3-hopper": 0.5}
 HOPPER_OR_LATER = ("h100", "b200")  # data/gpus.csv families with FA3-class kernels
 FLASH_BWD = 2.5  # FlashAttention backward = 2.5 x forward FLOPs (5 matmuls vs 2; flash-attn benchmarks' convention)
+# Transformer Engine FP8 cast: a bf16 tensor read (2 B) and written as FP8 row-wise and column-wise (transposed, for the
+# other GEMM of the backward) copies (1 + 1 B): transformer_engine/pytorch/module/linear.py, input_quantizer.set_usage(
+# rowwise=True, columnwise=backward_needs_input) @ d0067d0; the same for grad_output in the backward
+FP8_CAST_BYTES = 4.0
 HBM_EFFICIENCY = 0.8  # scaleplan: achieved fraction of datasheet HBM bandwidth by streaming kernels (llm-analysis
 # defaults to 0.9, which its README calls optimistic; docs/planning.md §5.4)
 NET_EFFICIENCY = 0.75  # scaleplan: NCCL bus bandwidth / link bandwidth for large collectives (unverified, §5.4)
+# NCCL's cost model (NVIDIA/nccl src/graph/tuning.cc @ 5067397, ncclTunerConstantsDefaults): base latency 14 us of the
+# ring and tree algorithms with the Simple protocol; the per-step link latencies (NVLink 3.4 us, network 14 us) are the
+# catalogue's intra_node_latency_us / inter_node_latency_us columns (data/gpus.csv).
+NCCL_BASE_LATENCY_US = 14.0
 
 
 @dataclass(frozen=True)
@@ -88,8 +103,9 @@ def wave_efficiency(m: int, n: int, sms: int | None) -> float:
 
 
 def gemm_efficiency(gpu: GPU, m: int, n: int, k: int, dtype: str = "bf16") -> float:
-    """Fraction of the dense ``dtype`` peak a (m × k)·(k × n) GEMM reaches: MAMF × wave quantisation × k/(k + 64)."""
-    return mamf(gpu, dtype) * wave_efficiency(m, n, SMS.get(gpu.key)) * k / (k + K_HALF)
+    """Fraction of the dense ``dtype`` peak a (m × k)·(k × n) GEMM reaches in a training step: MAMF × SUSTAINED ×
+    wave quantisation × k/(k + 64)."""
+    return mamf(gpu, dtype) * SUSTAINED * wave_efficiency(m, n, SMS.get(gpu.key)) * k / (k + K_HALF)
 
 
 def gemm_seconds(gpu: GPU, m: int, n: int, k: int, dtype: str) -> float:
@@ -100,30 +116,66 @@ def gemm_seconds(gpu: GPU, m: int, n: int, k: int, dtype: str) -> float:
 
 
 def flash_efficiency(gpu: GPU, kern: Kernels) -> float:
-    """Causal flash-attention fraction of the dense BF16 peak (fwd + bwd), by kernel generation and GPU."""
+    """Causal flash-attention fraction of the dense BF16 peak (fwd + bwd) in a training step, by kernel generation and
+    GPU: the papers' figure × SUSTAINED."""
     if gpu.family in HOPPER_OR_LATER:
-        return FLASH["fa3-hopper" if kern.fused_attention == "fa3" else "fa2-hopper"]
-    return FLASH["fa2"]
+        return FLASH["fa3-hopper" if kern.fused_attention == "fa3" else "fa2-hopper"] * SUSTAINED
+    return FLASH["fa2"] * SUSTAINED
+
+
+def span(group: int, stride: int, gpn: int) -> tuple[int, int]:
+    """(ranks of the group per node, nodes the group spans) for ``group`` ranks ``stride`` apart, ``gpn`` per node."""
+    if group * stride <= gpn:
+        return group, 1
+    k = max(1, min(group, gpn // stride))
+    return k, math.ceil(group / k)
 
 
 def collective_bw(gpu: GPU, group: int, stride: int, gpn: int) -> float:
     """Bus bandwidth (bytes/s per GPU) of a group of ``group`` ranks ``stride`` apart: NVLink inside a node; across
     nodes the group's ranks in one node share their NICs (min(NVLink, k · NIC), k = ranks of the group per node)."""
-    if group * stride <= gpn:
-        gb_s = gpu.intra_node_gb_s
-    else:
-        k = max(1, min(group, gpn // stride))
-        gb_s = min(gpu.intra_node_gb_s, k * gpu.inter_node_gb_s)
+    k, nodes = span(group, stride, gpn)
+    gb_s = gpu.intra_node_gb_s if nodes == 1 else min(gpu.intra_node_gb_s, k * gpu.inter_node_gb_s)
     return gb_s * 1e9 * NET_EFFICIENCY
 
 
 def ring_seconds(nbytes: float, group: int, bw: float, kind: str) -> float:
-    """Ring collective on ``nbytes`` per rank: all-reduce moves 2·(g − 1)/g of it, reduce-scatter / all-gather
-    (g − 1)/g, all-to-all (g − 1)/g."""
+    """Bandwidth time of a ring collective on ``nbytes`` per rank: all-reduce moves 2·(g − 1)/g of it, reduce-scatter
+    / all-gather (g − 1)/g, all-to-all (g − 1)/g."""
     if group <= 1:
         return 0.0
     factor = 2.0 if kind == "all_reduce" else 1.0
     return factor * (group - 1) / group * nbytes / bw
+
+
+def collective_latency(gpu: GPU, kind: str, group: int, stride: int, gpn: int) -> float:
+    """Latency (seconds) of one collective, as NCCL's own cost model counts it (src/graph/tuning.cc, Simple protocol):
+    a base latency plus one link latency per algorithm step. Ring: 2(g − 1) steps for all-reduce, g − 1 for
+    all-gather / reduce-scatter, of which 2(nodes − 1) (resp. nodes − 1) cross the network; tree (all-reduce only):
+    2·((k − 1) intra-node + log2(nodes) network) steps; NCCL picks the faster, so all-reduce takes the smaller.
+    All-to-all and p2p (send/recv issued together): one round, the base plus one link."""
+    if group <= 1:
+        return 0.0
+    k, nodes = span(group, stride, gpn)
+    intra, inter = gpu.intra_node_latency_us, gpu.inter_node_latency_us
+    if kind in ("all_to_all", "p2p"):
+        return (NCCL_BASE_LATENCY_US + (inter if nodes > 1 else intra)) * 1e-6
+    steps = 2 * (group - 1) if kind == "all_reduce" else group - 1
+    net_steps = 0 if nodes == 1 else (2 * (nodes - 1) if kind == "all_reduce" else nodes - 1)
+    ring = NCCL_BASE_LATENCY_US + (steps - net_steps) * intra + net_steps * inter
+    if kind == "all_reduce":
+        tree = NCCL_BASE_LATENCY_US + 2 * ((k - 1) * intra + math.log2(nodes) * inter)
+        ring = min(ring, tree)
+    return ring * 1e-6
+
+
+def collective_seconds(nbytes: float, gpu: GPU, kind: str, group: int, stride: int, gpn: int) -> float:
+    """One collective on ``nbytes`` per rank: ring bandwidth time (:func:`ring_seconds` at :func:`collective_bw`)
+    plus :func:`collective_latency`."""
+    if group <= 1:
+        return 0.0
+    return (ring_seconds(nbytes, group, collective_bw(gpu, group, stride, gpn), kind)
+            + collective_latency(gpu, kind, group, stride, gpn))
 
 
 # ---- per micro-batch terms, one GPU of the last stage -----------------------------------------------------------
@@ -174,27 +226,56 @@ def eager_attention(shape: ModelShape, gpu: GPU, kern: Kernels, micro_batch: int
     return t, flops, kern.score_bytes * heads * seq_len ** 2
 
 
+def fp8_cast_elements(shape: ModelShape, tp: int, sp: bool) -> float:
+    """Elements per token that Transformer Engine casts to FP8 in one layer (fwd + bwd): each FP8 GEMM's input in the
+    forward (QKV and fc1 on the normed h, ÷ t with SP; proj on the local q; fc2 on the local ffn) and each GEMM's
+    output gradient in the backward (QKV, proj, fc1, fc2 outputs), top_k experts for the MLP."""
+    h, k = shape.d_model, max(1, shape.top_k)
+    up = (2 if shape.gated_mlp else 1) * shape.ffn
+    normed = (h / tp if sp and tp > 1 else h)
+    inputs = normed + shape.q_width / tp + k * (normed + shape.ffn / tp)
+    grads = (shape.q_width + 2 * shape.kv_width) / tp + h / tp + k * (up / tp + h / tp)
+    return inputs + grads
+
+
 def memory_bytes(shape: ModelShape, kern: Kernels, tokens: int, tp: int, sp: bool, ep: int,
-                 lm_head: bool) -> tuple[float, float]:
+                 lm_head: bool, precision: str = "bf16") -> tuple[float, float]:
     """HBM bytes of one layer's element-wise work (fwd + bwd) on one GPU, and of the loss: norms and residual adds on
     h per token (÷ t with sequence parallelism), rotary on the local q and k, the activation on the local ffn (top_k
-    experts), the cross-entropy over the local vocabulary."""
+    experts), the cross-entropy over the local vocabulary; under FP8 the casts of :func:`fp8_cast_elements` at
+    ``FP8_CAST_BYTES`` each."""
     h = shape.d_model
     per_tok = shape.norms_per_layer * kern.norm_bytes[shape.norm] * h + 2 * kern.residual_bytes * h
     if sp and tp > 1:
         per_tok /= tp
     per_tok += kern.rope_bytes * (shape.q_width + shape.kv_width) / tp
     per_tok += kern.act_bytes["gated" if shape.gated_mlp else "plain"] * shape.ffn * max(1, shape.top_k) / tp
+    if precision == "fp8":
+        per_tok += FP8_CAST_BYTES * fp8_cast_elements(shape, tp, sp)
     loss = kern.ce_bytes * tokens * math.ceil(shape.vocab / tp) if lm_head else 0.0
     return per_tok * tokens, loss
 
 
-def tp_seconds(shape: ModelShape, gpu: GPU, tokens: int, tp: int, gpn: int) -> float:
-    """Forward TP communication of one layer: two all-reduces of tokens·h bf16 values (or, with SP, an all-gather and
-    a reduce-scatter per all-reduce: the same bytes; Narayanan et al. 2021 §2.3, Korthikanti et al. 2022 §4.2.2)."""
+def tp_seconds(shape: ModelShape, gpu: GPU, tokens: int, tp: int, gpn: int, sp: bool = False) -> float:
+    """Forward TP communication of one layer: two all-reduces of tokens·h bf16 values, or with SP an all-gather and a
+    reduce-scatter in place of each (the same bytes, one more collective's latency; Narayanan et al. 2021 §2.3,
+    Korthikanti et al. 2022 §4.2.2)."""
     if tp <= 1:
         return 0.0
-    return 2 * ring_seconds(tokens * shape.d_model * BF16, tp, collective_bw(gpu, tp, 1, gpn), "all_reduce")
+    nbytes = tokens * shape.d_model * BF16
+    if sp:
+        return 2 * (collective_seconds(nbytes, gpu, "all_gather", tp, 1, gpn)
+                    + collective_seconds(nbytes, gpu, "reduce_scatter", tp, 1, gpn))
+    return 2 * collective_seconds(nbytes, gpu, "all_reduce", tp, 1, gpn)
+
+
+def tp_exposed(comm: float, gemm: float, tp: int, overlap: bool) -> float:
+    """The exposed part of TP communication ``comm`` next to ``gemm`` seconds of the GEMMs it feeds or drains: all of
+    it without overlap; with TE's userbuffers overlap (all-gather / reduce-scatter split into tp chunks pipelined
+    with the GEMM) the first chunk, or what the GEMMs cannot cover: max(comm / tp, comm − gemm)."""
+    if not overlap or tp <= 1:
+        return comm
+    return max(comm / tp, comm - gemm)
 
 
 def ep_seconds(shape: ModelShape, gpu: GPU, tokens: int, tp: int, ep: int, gpn: int) -> float:
@@ -203,7 +284,19 @@ def ep_seconds(shape: ModelShape, gpu: GPU, tokens: int, tp: int, ep: int, gpn: 
     if not shape.n_experts or ep <= 1:
         return 0.0
     nbytes = tokens * shape.top_k * shape.d_model * BF16 / tp
-    return 2 * ring_seconds(nbytes, ep, collective_bw(gpu, ep, tp, gpn), "all_to_all")
+    return 2 * collective_seconds(nbytes, gpu, "all_to_all", ep, tp, gpn)
+
+
+def cp_seconds(shape: ModelShape, gpu: GPU, tokens: int, tp: int, cp: int, gpn: int) -> float:
+    """Forward context-parallel traffic of one layer (Transformer Engine's ring attention, P2P comm type): each of the
+    cp − 1 ring steps passes the local K and V chunk (tokens·2·kv_width/t bf16 values) to the next CP rank; the
+    backward passes K, V and their gradients (2 ×, :func:`step_time`). CP ranks are ``tp`` apart (Megatron-Core's
+    rank order tp-cp-ep-dp-pp)."""
+    if cp <= 1:
+        return 0.0
+    nbytes = tokens * 2 * shape.kv_width / tp * BF16
+    bw = collective_bw(gpu, cp, tp, gpn)
+    return (cp - 1) * (nbytes / bw + collective_latency(gpu, "p2p", cp, tp, gpn))
 
 
 def optimizer_seconds(params_local: float, gpu: GPU, kern: Kernels, optimizer: str, state_bytes: int) -> float:
@@ -214,29 +307,42 @@ def optimizer_seconds(params_local: float, gpu: GPU, kern: Kernels, optimizer: s
 
 
 def dp_exposed_seconds(params_local: float, gpu: GPU, kern: Kernels, *, dp: int, stride: int, zero_stage: int,
-                       grad_accum: int, grad_bytes: int, t_mb: float, gpn: int) -> float:
-    """Exposed DP communication per step. ZeRO-0: all-reduce of the gradients; 1-2: reduce-scatter of the gradients
-    + all-gather of the updated bf16 parameters; 3: the same reduce-scatter plus two parameter all-gathers (forward,
-    backward) every micro-batch. Frameworks that overlap hide the reduce behind the backward of the last micro-batch
-    (⅔ of its compute) and the gather behind the forward of the first (⅓); under ZeRO-3 all of it behind all
-    micro-batches' compute."""
+                       grad_accum: int, grad_bytes: int, t_mb: float, gpn: int, layers: int = 1) -> float:
+    """Exposed DP communication per step, in the framework's buckets (:func:`~.kernels.dp_bucket_params`; each bucket
+    one collective, so one latency).
+
+    * ZeRO-0: all-reduce of the gradients once per step; ZeRO-1: reduce-scatter once per step + all-gather of the
+      updated bf16 parameters; ZeRO-2: the reduce-scatter every micro-batch (DeepSpeed reduces partitioned gradients
+      in every backward: deepspeed/runtime/zero/stage_1_and_2.py ``reduce_ready_partitions_and_remove_grads`` @
+      edaa722) + the all-gather; ZeRO-3: per micro-batch and per layer, two parameter all-gathers (forward,
+      backward) and a gradient reduce-scatter (FSDP / ZeRO-3 units are layers).
+    * Overlap: a once-per-step reduce hides behind the backward of the last micro-batch (⅔ of its compute), the
+      gather behind the forward of the first (⅓); per-micro-batch traffic behind that micro-batch's compute (the
+      backward for ZeRO-2's reduce). Without overlap everything is exposed."""
     if dp <= 1:
         return 0.0
-    bw = collective_bw(gpu, dp, stride, gpn)
+
+    def coll(nbytes, kind, count):  # ``count`` collectives sharing ``nbytes`` in total
+        count = max(1, math.ceil(count))
+        return count * collective_seconds(nbytes / count, gpu, kind, dp, stride, gpn)
+
+    if zero_stage == 3:
+        per_mb = (coll(params_local * grad_bytes, "reduce_scatter", layers)
+                  + 2 * coll(params_local * BF16, "all_gather", layers))
+        if not kern.overlap_dp:
+            return grad_accum * per_mb
+        return grad_accum * max(0.0, per_mb - t_mb)
+    buckets = params_local / dp_bucket_params(kern, dp, grad_bytes)
     if zero_stage == 0:
-        reduce = ring_seconds(params_local * grad_bytes, dp, bw, "all_reduce")
+        reduce = coll(params_local * grad_bytes, "all_reduce", buckets)
         gather = 0.0
     else:
-        reduce = ring_seconds(params_local * grad_bytes, dp, bw, "reduce_scatter")
-        gather = ring_seconds(params_local * BF16, dp, bw, "all_gather")
-    if zero_stage == 3:  # parameters gathered for forward and backward of every micro-batch, hidden behind each
-        gather3 = grad_accum * 2 * ring_seconds(params_local * BF16, dp, bw, "all_gather")
-        if not kern.overlap_dp:
-            return reduce + gather + gather3
-        return max(0.0, reduce + gather + gather3 - grad_accum * t_mb)
+        reduce = coll(params_local * grad_bytes, "reduce_scatter", buckets)
+        gather = coll(params_local * BF16, "all_gather", buckets)
+    reduces = grad_accum if zero_stage == 2 else 1
     if not kern.overlap_dp:
-        return reduce + gather
-    return max(0.0, reduce - 2 / 3 * t_mb) + max(0.0, gather - t_mb / 3)
+        return reduces * reduce + gather
+    return reduces * max(0.0, reduce - 2 / 3 * t_mb) + max(0.0, gather - t_mb / 3)
 
 
 def bubble_seconds(pp: int, interleave: int, t_mb: float) -> float:
@@ -258,8 +364,8 @@ def recompute_term(recompute: str, layer_fwd: tuple[float, float], attn_fwd: tup
 
 # ---- validation of inputs ---------------------------------------------------------------------------------------
 def _check(shape, *, tp, pp, dp, ep, micro_batch, grad_accum, seq_len, zero_stage, recompute, precision,
-           gpus_per_node, interleave, optimizer, state_bytes):
-    for name, v in (("tp", tp), ("pp", pp), ("dp", dp), ("ep", ep), ("micro_batch", micro_batch),
+           gpus_per_node, interleave, optimizer, state_bytes, cp=1):
+    for name, v in (("tp", tp), ("pp", pp), ("dp", dp), ("ep", ep), ("cp", cp), ("micro_batch", micro_batch),
                     ("grad_accum", grad_accum), ("seq_len", seq_len), ("gpus_per_node", gpus_per_node),
                     ("interleave", interleave)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -272,6 +378,9 @@ def _check(shape, *, tp, pp, dp, ep, micro_batch, grad_accum, seq_len, zero_stag
     if ep > 1 and (not shape.n_experts or shape.n_experts % ep or dp % ep):
         raise ScalePlanError(f"ep {ep} needs an MoE model whose experts ({shape.n_experts}) and dp ({dp}) it divides",
                              param="ep")
+    if cp > 1 and seq_len % (2 * cp):
+        raise ScalePlanError(f"seq_len {seq_len} must be divisible by 2·cp = {2 * cp} (load-balanced causal context "
+                             "parallelism)", param=("seq_len", "cp"))
     if zero_stage not in (0, 1, 2, 3):
         raise ScalePlanError(f"zero_stage must be 0, 1, 2 or 3, got {zero_stage!r}", param="zero_stage")
     if recompute not in RECOMPUTE:
@@ -290,33 +399,41 @@ def _check(shape, *, tp, pp, dp, ep, micro_batch, grad_accum, seq_len, zero_stag
 def step_time(shape: ModelShape, gpu: GPU, *, tp: int, pp: int, dp: int, micro_batch: int, grad_accum: int,
               seq_len: int, zero_stage: int = 1, recompute: str = "none", sp: bool = False, ep: int = 1,
               framework: str = "megatron", precision: str = "bf16", gpus_per_node: int = 8, interleave: int = 1,
-              optimizer: str | None = None, state_bytes: int = 4, attention: str = "flash") -> StepTime:
-    """Predicted time of one optimizer step of ``shape`` on ``tp·pp·dp`` GPUs of type ``gpu`` (docs/planning.md §5.4).
+              optimizer: str | None = None, state_bytes: int = 4, attention: str = "flash", cp: int = 1,
+              tp_overlap: bool | None = None) -> StepTime:
+    """Predicted time of one optimizer step of ``shape`` on ``tp·pp·dp·cp`` GPUs of type ``gpu`` (docs/planning.md
+    §5.4).
 
     ``ep`` divides ``dp`` (expert parallelism inside the data-parallel group); ``interleave`` is the virtual pipeline
     stages per GPU (bubble (p − 1)/(v·m)); ``optimizer`` (fused / foreach) overrides the framework's;
     ``state_bytes`` is 4 for fp32 master weights and Adam states (mixed precision), 2 for pure bf16 training;
-    ``attention`` "flash" (causal fused kernel) or "eager" (scores materialised, :func:`eager_attention`).
+    ``tp_overlap`` overrides the framework's TP-communication overlap (which needs ``sp``); ``attention`` "flash"
+    (causal fused kernel) or "eager" (scores materialised, :func:`eager_attention`); ``cp``
+    context parallelism (each sequence split over cp ranks, load-balanced causal attention, ring K/V exchange).
+    Ranks are ordered as Megatron-Core orders them (tp-cp-ep-dp-pp): DP groups ``tp·cp`` apart, pipeline stages
+    on the next ``tp·cp·dp`` ranks.
     """
     kern = kernels(framework)
     _check(shape, tp=tp, pp=pp, dp=dp, ep=ep, micro_batch=micro_batch, grad_accum=grad_accum, seq_len=seq_len,
            zero_stage=zero_stage, recompute=recompute, precision=precision, gpus_per_node=gpus_per_node,
-           interleave=interleave, optimizer=optimizer, state_bytes=state_bytes)
+           interleave=interleave, optimizer=optimizer, state_bytes=state_bytes, cp=cp)
     if attention not in ATTENTION:
         raise ScalePlanError(f"attention must be one of {', '.join(ATTENTION)}, got {attention!r}", param="attention")
+    if attention == "eager" and cp > 1:
+        raise ScalePlanError("context parallelism needs flash attention (ring attention)", param=("attention", "cp"))
     opt = optimizer or kern.optimizer
     gpn = gpus_per_node
-    gpus = tp * pp * dp
-    tokens = micro_batch * seq_len
+    gpus = tp * pp * dp * cp
+    tokens = micro_batch * seq_len // cp  # per GPU: CP splits each sequence
     layers = shape.n_layers // pp  # the last stage: its layers + LM head + loss
     hbm = gpu.mem_bw_gb_s * 1e9 * HBM_EFFICIENCY
     peak16 = gpu.peak_tflops("bf16") * 1e12
 
     # one micro-batch, forward, on one GPU of the last stage
     g_fwd, g_flops = gemm_term(shape, gpu, tokens, tp, ep, precision, layers, lm_head=True)
-    layer_bytes, loss_bytes = memory_bytes(shape, kern, tokens, tp, sp, ep, lm_head=True)
+    layer_bytes, loss_bytes = memory_bytes(shape, kern, tokens, tp, sp, ep, lm_head=True, precision=precision)
     if attention == "flash":
-        a_flops = layers * attention_flops(shape, micro_batch, seq_len, tp)
+        a_flops = layers * attention_flops(shape, micro_batch, seq_len, tp) / cp  # load-balanced causal chunks
         a_eff = flash_efficiency(gpu, kern)
         a_fwd, a_bwd = a_flops / (peak16 * a_eff), FLASH_BWD
     else:  # batched GEMMs, backward 2 x forward; the score traffic joins the memory-bound bytes
@@ -325,18 +442,25 @@ def step_time(shape: ModelShape, gpu: GPU, *, tp: int, pp: int, dp: int, micro_b
         a_bwd = 2.0
         layer_bytes += score_bytes / layers
     mem = (layers * layer_bytes + loss_bytes) / hbm  # fwd + bwd
-    tp_fwd = layers * tp_seconds(shape, gpu, tokens, tp, gpn)
+    tp_raw = layers * tp_seconds(shape, gpu, tokens, tp, gpn, sp)
+    head_fwd = gemm_seconds(gpu, tokens, math.ceil(shape.vocab / tp), shape.d_model, "bf16")
+    overlap = kern.tp_overlap if tp_overlap is None else tp_overlap
+    tp_fwd = tp_exposed(tp_raw, g_fwd - head_fwd, tp, overlap and sp)
+    tp_bwd = tp_exposed(tp_raw, 2 * (g_fwd - head_fwd), tp, overlap and sp)  # bwd mirrors the collectives
     ep_fwd = layers * ep_seconds(shape, gpu, tokens, tp, ep, gpn)
+    # CP ring exchange overlaps the attention of the chunk in hand: only the excess is exposed (fwd, bwd)
+    cp_layer = cp_seconds(shape, gpu, tokens, tp, cp, gpn)
+    a_layer = a_fwd / max(layers, 1)
+    cp_mb = layers * (max(0.0, cp_layer - a_layer) + max(0.0, 2 * cp_layer - a_bwd * a_layer))
 
     compute_mb = 3 * g_fwd + (1 + a_bwd) * a_fwd
-    tp_mb = 2 * tp_fwd  # backward mirrors the forward collectives
+    tp_mb = tp_fwd + tp_bwd
     ep_mb = 2 * ep_fwd
-    head_fwd = gemm_seconds(gpu, tokens, math.ceil(shape.vocab / tp), shape.d_model, "bf16")
     head_flops = 2 * tokens * math.ceil(shape.vocab / tp) * shape.d_model
     rec_mb, rec_flops = recompute_term(recompute, layer_fwd=(g_fwd - head_fwd + layers * layer_bytes / 3 / hbm
                                                              + tp_fwd + ep_fwd, g_flops - head_flops),
                                        attn_fwd=(a_fwd, a_flops))
-    t_mb = compute_mb + mem + tp_mb + ep_mb + rec_mb
+    t_mb = compute_mb + mem + tp_mb + ep_mb + rec_mb + cp_mb
 
     # the step
     params_stage = shape.params_total / pp  # per stage (embedding / head imbalance ignored)
@@ -344,21 +468,26 @@ def step_time(shape: ModelShape, gpu: GPU, *, tp: int, pp: int, dp: int, micro_b
     if shape.n_experts and ep > 1:  # experts are split over ep as well
         expert_params = shape.n_layers / pp * shape.n_experts * shape.mlp_params() / tp
         params_local -= expert_params * (1 - 1 / ep)
-    shard = dp if zero_stage >= 1 else 1
+    shard = dp * cp if zero_stage >= 1 else 1  # the distributed optimizer shards over DP × CP
     t_opt = optimizer_seconds(params_local / shard, gpu, kern, opt, state_bytes)
+    if precision == "fp8":  # the FP8 weight copies (and transposes) cast once per step, at the first micro-batch
+        t_opt += params_local * FP8_CAST_BYTES / hbm
     grad_bytes = 4 if state_bytes == 4 and framework == "megatron" else BF16  # Megatron reduces fp32 main grads
-    dp_exp = dp_exposed_seconds(params_local, gpu, kern, dp=dp, stride=tp * pp, zero_stage=zero_stage,
-                                grad_accum=grad_accum, grad_bytes=grad_bytes, t_mb=compute_mb, gpn=gpn)
+    # gradients are reduced over DP × CP (the CP ranks hold the same parameters), ranks tp apart
+    dp_exp = dp_exposed_seconds(params_local, gpu, kern, dp=dp * cp, stride=tp, zero_stage=zero_stage,
+                                grad_accum=grad_accum, grad_bytes=grad_bytes, t_mb=compute_mb, gpn=gpn,
+                                layers=layers)
     p2p = 0.0
     if pp > 1:  # send activations forward and gradients back, b·s·h/t values each (scatter/gather), per boundary
-        link = gpu.inter_node_gb_s if tp * pp > gpn else gpu.intra_node_gb_s  # each GPU sends its own slice
+        # the next stage is tp·cp·dp ranks on: another node once a stage fills a node; each GPU sends its own slice
+        link = gpu.inter_node_gb_s if tp * cp * dp >= gpn else gpu.intra_node_gb_s
         p2p = 2 * tokens * shape.d_model * BF16 / tp / (link * 1e9 * NET_EFFICIENCY)
     bubble = bubble_seconds(pp, interleave, t_mb)
 
     m = grad_accum
     breakdown = {"compute": m * compute_mb, "memory_bound": m * mem + t_opt, "tp_comm": m * tp_mb,
                  "dp_comm_exposed": dp_exp, "pp_bubble": bubble + m * p2p * interleave, "ep_comm": m * ep_mb,
-                 "recompute": m * rec_mb}
+                 "recompute": m * rec_mb, **({"cp_comm": m * cp_mb} if cp > 1 else {})}
     seconds = sum(breakdown.values())
     tokens_step = m * dp * micro_batch * seq_len
     tps = tokens_step / seconds
@@ -370,6 +499,7 @@ def step_time(shape: ModelShape, gpu: GPU, *, tp: int, pp: int, dp: int, micro_b
                       if gpu.key in MAMF[precision] else "assumed: no MAMF measurement for this GPU"),
         "gemm_tile_sms": (TILE, SMS.get(gpu.key), "NVIDIA matmul guide: wave quantisation; SMs from whitepapers"),
         "gemm_k_half": (K_HALF, "scaleplan: prologue/epilogue per tile"),
+        "sustained": (SUSTAINED, "scaleplan: one factor calibrated on the validation table (docs/planning.md §5.4)"),
         "attention": (attention, a_eff, "flash: FlashAttention-2/-3 papers' causal fwd+bwd figures (approximate)"),
         "hbm_efficiency": (HBM_EFFICIENCY, "scaleplan (llm-analysis uses 0.9)"),
         "net_efficiency": (NET_EFFICIENCY, "scaleplan (unverified)"),

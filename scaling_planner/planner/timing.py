@@ -17,17 +17,15 @@ from ..model import ModelShape
 from . import defaults, steptime
 from .steptime import StepTime
 
-PRECISION = "bf16"  # the plan's compute precision (FP8 plans are not offered yet; steptime supports "fp8")
-
 
 # ---- a layout's step (docs/planning.md §4.3, §5.4) --------------------------------------------------------------
 def layout_step(shape: ModelShape, gpu: GPU, lay, seq: int, gpn: int, framework: str) -> StepTime:
     """The step-time model's prediction for layout ``lay`` (anything with tp, pp, dp, ep, micro_batch, grad_accum,
-    zero_stage, recompute, sp) of ``shape`` on ``gpu`` at ``seq`` tokens per sequence, ``gpn`` GPUs per node,
+    zero_stage, recompute, sp, precision) of ``shape`` on ``gpu`` at ``seq`` tokens per sequence, ``gpn`` GPUs per node,
     ``framework``'s kernels."""
     return steptime.step_time(shape, gpu, tp=lay.tp, pp=lay.pp, dp=lay.dp, ep=lay.ep, micro_batch=lay.micro_batch,
                               grad_accum=lay.grad_accum, seq_len=seq, zero_stage=lay.zero_stage,
-                              recompute=lay.recompute, sp=lay.sp, framework=framework, precision=PRECISION,
+                              recompute=lay.recompute, sp=lay.sp, framework=framework, precision=lay.precision,
                               gpus_per_node=gpn)
 
 

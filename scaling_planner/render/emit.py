@@ -75,9 +75,8 @@ def batch_identity(plan) -> tuple[int, int, int, int]:
 
 
 def _precision(plan) -> str:
-    """bf16, fp16 (GPUs without bf16) or fp8 (a plan whose memory precision is an fp8 one)."""
-    p = str(getattr(plan.memory.config, "precision", "") or "")
-    if p.startswith("fp8"):
+    """bf16, fp16 (GPUs without bf16) or fp8 (a plan computing in FP8)."""
+    if getattr(plan.layout, "precision", "bf16") == "fp8":
         return "fp8"
     return "bf16" if plan.gpu.supports_bf16 else "fp16"
 
@@ -121,6 +120,9 @@ def megatron_arguments(plan) -> list[tuple[str, str | None]]:
     ]
     if L.sp and L.tp > 1:
         a.append(("--sequence-parallel", None))
+        # the step-time model costs TP communication overlapped with the GEMMs (TE userbuffers), as NVIDIA's recipes
+        # run it; Megatron needs SP for it (validate_args, megatron/training/arguments.py L1441 @ d98e8a6)
+        a.append(("--tp-comm-overlap", None))
     if s.n_experts:
         a += [("--num-experts", str(s.n_experts)), ("--moe-router-topk", str(s.top_k)),
               ("--expert-model-parallel-size", str(getattr(L, "ep", 1)))]

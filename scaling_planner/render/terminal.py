@@ -196,7 +196,9 @@ def memory_view(est) -> Group:
     t.add_column("GiB", justify="right")
     t.add_column("share", justify="right")
     total = est.total
-    for k in ("weights", "gradients", "optimizer", "activations", "logits", "buffers", "overhead"):
+    for k in ("weights", "gradients", "optimizer", "activations", "logits", "buffers", "fp8_weights", "overhead"):
+        if k == "fp8_weights" and k not in est.breakdown:
+            continue  # only under precision fp8 (Transformer Engine's cached FP8 weight copies)
         v = est.breakdown.get(k, 0.0)
         t.add_row(k, f"{v / GIB:.2f}", f"{v / total:.0%}" if total else "—")
     t.add_row(Text("total", style="bold"), Text(f"{total / GIB:.2f}", style="bold"), "")
@@ -238,6 +240,11 @@ def memory_view(est) -> Group:
         lines.append(f"seq {a['seq_len']} x micro-batch {a['micro_batch']}, activations {_g(a['activation_bytes'])} B, "
                      f"recompute {a['recompute']}, attention {a['attention']}, dropout {_g(a['dropout'])}, "
                      f"logits {_g(a['logit_bytes_per_element'])} B/element")
+        if a.get("fp8"):
+            f8 = a["fp8"]
+            lines.append(f"FP8 (Transformer Engine): cached FP8 copies of {fmt_count(f8['gemm_weights_on_rank'])} GEMM "
+                         f"weights at {_g(f8['weight_copy_bytes'])} B (row-wise + transpose), GEMM inputs saved at "
+                         f"{_g(f8['gemm_input_bytes'])} B")
         lines.append("phases (GiB): " + ", ".join(f"{k.replace('_', ' ')} {v:.1f}"
                                                   for k, v in d["phases_gib"].items())
                      + ("; gradients alive during forward (accumulation)" if a["grads_alive_in_forward"] else ""))
@@ -275,7 +282,10 @@ def plan_view(plan) -> Group:
 
     head.add_row("law", f"{plan.law}" + (f" (intervals: {iv['source']})" if iv else ""))
     head.add_row("compute", f"{d['flops']:.3g} FLOPs (6ND); with attention {d['flops_attn']:.3g}")
-    head.add_row("params", f"{fmt_count(d['params'])}{ci('params')}")
+    moe = d.get("moe")
+    head.add_row("params", f"{fmt_count(d['params'])}{ci('params')}"
+                 + (f" active of {fmt_count(moe['params_total'])} ({moe['experts']} experts, top-{moe['top_k']})"
+                    if moe else ""))
     head.add_row("tokens", f"{fmt_count(d['tokens'])}{ci('tokens')}")
     head.add_row("tokens/param", f"{d['tokens_per_param']:.1f}" + ci("tokens_per_param", lambda x: f"{x:.1f}"))
     if d["loss"] is not None:
@@ -284,9 +294,10 @@ def plan_view(plan) -> Group:
     head.add_row("model shape", f"{_plural(s['n_layers'], 'layer')}, d_model {s['d_model']}, {s['n_heads']} heads "
                  f"({s['n_kv_heads']} KV), ffn {s['ffn']}, vocab {s['vocab']} -> {s['params_total']:,} params")
     head.add_row("GPUs", f"{L['gpus']} x {plan.gpu.name} ({plan.assumptions['gpus_source']})")
-    head.add_row("layout", f"TP {L['tp']} x PP {L['pp']} x DP {L['dp']}, ZeRO-{L['zero_stage']}, micro-batch "
-                 f"{L['micro_batch']} x grad-accum {L['grad_accum']}, recompute {L['recompute']}"
-                 + (", sequence parallel" if L["sequence_parallel"] else "") + f"; {d['framework']} kernels")
+    head.add_row("layout", f"TP {L['tp']} x PP {L['pp']} x DP {L['dp']}" + (f" (EP {L['ep']})" if moe else "")
+                 + f", ZeRO-{L['zero_stage']}, micro-batch {L['micro_batch']} x grad-accum {L['grad_accum']}, "
+                 f"recompute {L['recompute']}" + (", sequence parallel" if L["sequence_parallel"] else "")
+                 + f"; {d['framework']} kernels" + (", FP8 GEMMs" if L.get("precision") == "fp8" else ""))
     head.add_row("batch / LR", f"{d['global_batch']} x {d['seq_len']} = {fmt_count(d['global_batch_tokens'])} tokens "
                  f"per step; learning rate ~{d['learning_rate']:.2e}")
     head.add_row("memory/GPU", f"{d['memory_per_gpu_gib']:.1f} GiB of {d['gpu_memory_gib']:.1f} GiB (device peak)")
@@ -316,12 +327,17 @@ def plan_view(plan) -> Group:
     parts.append(cmp)
     mem = Table(title=f"memory per GPU, chosen layout ({plan.memory.peak_phase.replace('_', ' ')} peak)",
                 title_justify="left")
-    for k in ("weights", "grads", "optim.", "activ.", "logits", "buffers", "other", "total"):
-        mem.add_column(k, justify="right")
-    mem.caption = "GiB; other = CUDA context + allocator headroom"
     bd = d["memory_breakdown_gib"]
-    mem.add_row(*[f"{bd[k]:.1f}" for k in ("weights", "gradients", "optimizer", "activations", "logits", "buffers",
-                                            "overhead", "total")])
+    keys = [("weights", "weights"), ("grads", "gradients"), ("optim.", "optimizer"), ("activ.", "activations"),
+            ("logits", "logits"), ("buffers", "buffers")]
+    if "fp8_weights" in bd:  # Transformer Engine's cached FP8 weight copies (precision fp8)
+        keys.append(("fp8 w.", "fp8_weights"))
+    keys += [("other", "overhead"), ("total", "total")]
+    for head, _ in keys:
+        mem.add_column(head, justify="right")
+    mem.caption = "GiB; other = CUDA context + allocator headroom" + ("; fp8 w. = FP8 weight copies" if
+                                                                      "fp8_weights" in bd else "")
+    mem.add_row(*[f"{bd[k]:.1f}" for _, k in keys])
     parts.append(mem)
     if d["alternatives"]:
         alt = Table(title="alternative layouts", title_justify="left")

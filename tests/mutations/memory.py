@@ -75,6 +75,42 @@ def _no_cuda_context(mod):
     return lambda alloc, c: (alloc * (1 + c.fragmentation), alloc * (1 + c.fragmentation))
 
 
+def _fp8_as_bf16(func: str):
+    """activations.<func> computed as under mixed-fp32-grads even when the precision is fp8: that tensor group's
+    FP8 handling (docs/memory.md §13.2) is stubbed out."""
+    def value(mod):
+        orig = getattr(mod, func)
+
+        def f(shape, c, *rest):
+            return orig(shape, replace(c, precision="mixed-fp32-grads") if c.precision == "fp8" else c, *rest)
+
+        return f
+
+    return value
+
+
+def _fp8_router_input(mod):
+    orig = mod.mlp_input
+
+    def f(shape, c, *rest):  # the MoE layer's norm output saved in FP8 as in a dense MLP (the router keeps 16 bit)
+        return orig(replace(shape, n_experts=0, top_k=0), c, *rest) if c.precision == "fp8" else orig(shape, c, *rest)
+
+    return f
+
+
+def _fp8_copies_transient(mod):
+    orig = mod.phases
+
+    def f(*a, **k):  # FP8 weight copies alive only at the end of forward (not cached across steps)
+        out = orig(*a, **k)
+        for ph in ("backward_end", "optimizer_step"):
+            if "fp8_weights" in out[ph]:
+                out[ph]["fp8_weights"] = 0.0
+        return out
+
+    return f
+
+
 # profile -> fact -> the value the mutation sets (neutral, or the other stacks' value where it is already neutral)
 _FACT_MUTATIONS = {
     "generic": dict(default_precision="bf16", norm_extra_bytes=4.0, gated_mlp_saved=3, logits_bytes=0.0,
@@ -136,4 +172,28 @@ MUTATIONS: list[Mutation] = [
     Mutation("memory.overhead.no_cuda_context", "device = reserved (CUDA context ignored)",
              _setattr("result", "reserved_and_device", _no_cuda_context), TESTS),
     *[Mutation(f"memory.buffers.{f}", f"buffer {f} returns 0", _zero("training", f), TESTS) for f in _BUFFERS],
+    # FP8, Transformer Engine (docs/memory.md §13)
+    Mutation("memory.fp8.weight_copies_zero", "no FP8 weight copies under precision fp8",
+             _zero("training", "fp8_weight_copies"), TESTS),
+    Mutation("memory.fp8.weight_copy_1_byte", "FP8 weight copies counted row-wise only (1 B, no transpose)",
+             _setattr("states", "FP8_WEIGHT_COPY_BYTES", lambda mod: 1), TESTS),
+    Mutation("memory.fp8.copies_not_cached", "FP8 weight copies freed after the forward pass",
+             _setattr("training", "phases", _fp8_copies_transient), TESTS),
+    Mutation("memory.fp8.gemm_input_2_bytes", "FP8 GEMM inputs saved at 2 B", _setattr(
+        "states", "FP8_ACTIVATION_BYTES", lambda mod: 2), TESTS),
+    *[Mutation(f"memory.fp8.{f}_bf16", f"{f} ignores FP8 (computed as bf16)", _setattr("activations", f,
+                                                                                    _fp8_as_bf16(f)), TESTS)
+      for f in ("attention_input", "mlp_input", "attention_output", "mlp_intermediates")],
+    Mutation("memory.fp8.moe_router_input_fp8", "MoE norm output saved in FP8 (router's 16-bit copy ignored)",
+             _setattr("activations", "mlp_input", _fp8_router_input), TESTS),
+    Mutation("memory.fp8.any_framework", "precision fp8 accepted with every framework",
+             _setattr("config", "FP8_FRAMEWORKS", lambda mod: tuple(mod.FRAMEWORKS)), TESTS),
+    Mutation("memory.fp8.plain_precision", "precision fp8 has no FP8 effects (fp8 flag off)",
+             lambda mp: _fp8_flag_off(mp), TESTS),
 ]
+
+
+def _fp8_flag_off(mp):
+    from scaling_planner.memory import states
+
+    mp.setitem(states.PRECISIONS, "fp8", replace(states.PRECISIONS["fp8"], fp8=False))

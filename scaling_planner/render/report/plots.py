@@ -39,8 +39,8 @@ METHOD_COLORS = {"approach3": "#c0392b", "approach2": "#e67e22", "approach1": "#
 OTHER_FIT_COLORS = ("#b7950b", "#d81b60", "#1b5e20", "#000000")
 FIT_MARKERS = ("o", "s", "^", "D")
 MEM_COLORS = {"weights": "#2c3e50", "gradients": "#8e44ad", "optimizer": "#c0392b", "activations": "#e67e22",
-              "logits": "#f1c40f", "buffers": "#16a085", "overhead": "#95a5a6"}
-MEM_KEYS = ("weights", "gradients", "optimizer", "activations", "logits", "buffers", "overhead")
+              "logits": "#f1c40f", "buffers": "#16a085", "fp8_weights": "#2980b9", "overhead": "#95a5a6"}
+MEM_KEYS = ("weights", "gradients", "optimizer", "activations", "logits", "buffers", "fp8_weights", "overhead")
 _EVAL_ERRORS = (ArithmeticError, ValueError, TypeError, KeyError)
 
 
