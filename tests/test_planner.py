@@ -6,6 +6,7 @@ import pytest
 
 from scaling_planner.errors import ScalePlanError
 from scaling_planner.io.law_file import load_law
+from scaling_planner.model import get_preset
 from scaling_planner.planner import plan_budget
 from scaling_planner.render.emit import deepspeed_config, fsdp_accelerate_config
 
@@ -290,3 +291,59 @@ def test_budget_cli_fixed_layout_and_model(cli):
 def test_budget_cli_layout_errors(cli, args, match):
     code, out, err = cli("budget", *args)
     assert code == 2 and match in err and "Traceback" not in err
+
+
+# ---- MoE and FP8 plans (issue 11) --------------------------------------------------------------------------------
+def test_moe_shape_rule_keeps_the_active_width():
+    from scaling_planner.model import moe_shape, shape_for_params
+
+    dense = shape_for_params(12.9e9)
+    m = moe_shape(dense, 8, 2)
+    assert m.n_experts == 8 and m.top_k == 2 and m.ffn == 128 * round(dense.ffn / 2 / 128)
+    assert m.params_active == pytest.approx(dense.params_total, rel=0.01)  # 2 experts of ffn/2 = the dense MLP
+    t = moe_shape(dense, 8, 2, total=46.7e9)  # Mixtral-8x7B's total: the expert ffn (a multiple of 128) nearest it
+    step = moe_shape(dense, 8, 2, total=t.params_total + 1e9).params_total - t.params_total  # one 128-ffn step
+    assert abs(t.params_total - 46.7e9) <= step / 2 + 1
+    with pytest.raises(ScalePlanError):
+        moe_shape(dense, 8, 9)
+
+
+def test_moe_plan_counts_active_params_and_searches_ep():
+    from scaling_planner.planner import layout
+
+    p = plan_budget(flops=1e23, gpu="h100", experts=8, top_k=2)
+    d = p.to_dict()
+    assert d["moe"]["params_active"] == p.shape.params_active and d["moe"]["params_total"] > 2 * p.params
+    assert p.flops == pytest.approx(6 * p.params * p.tokens, rel=1e-9)  # C = 6·N_active·D
+    assert any("applied to the" in n and "active parameters" in n for n in p.notes)
+    assert list(layout.ep_degrees(p.shape, 16)) == [1, 2, 4, 8]  # powers of two dividing experts and dp
+    assert list(layout.ep_degrees(p.shape, 12)) == [1, 2, 4]
+    assert list(layout.ep_degrees(get_preset("llama-2-7b"), 16)) == [1]
+    pinned = plan_budget(shape=get_preset("mixtral-8x7b"), gpu="h100", tokens=1e11, gpus=64, ep=4)
+    assert pinned.layout.ep == 4 and pinned.memory.config.ep == 4  # the layout's EP reaches the memory model
+    from scaling_planner.memory import MemoryConfig, estimate_memory
+
+    mix = get_preset("mixtral-8x7b")
+    one, four = (estimate_memory(mix, MemoryConfig(framework="megatron", gpus=64, ep=e, zero=1))
+                 for e in (1, 4))
+    expert = mix.n_layers * mix.n_experts * mix.mlp_params()
+    # weights (2 B): 3/4 of the experts leave each rank; their fp32 grads too; their optimizer states are sharded
+    # over dp/ep = 16 instead of 64 ranks
+    assert one.to_dict()["per_gpu_gib"]["weights"] - four.to_dict()["per_gpu_gib"]["weights"] == pytest.approx(
+        2 * expert * 3 / 4 / 2**30, rel=1e-3)
+    with pytest.raises(ScalePlanError) as e:
+        plan_budget(flops=1e22, gpu="h100", ep=2)
+    assert e.value.param == "ep"
+
+
+def test_fp8_plan_is_faster_and_keeps_te_weight_copies():
+    b = plan_budget(params=7e9, tokens=1e11, gpu="h100", gpus=64)
+    f = plan_budget(params=7e9, tokens=1e11, gpu="h100", gpus=64, precision="fp8")
+    assert f.layout.precision == "fp8" and f.to_dict()["layout"]["precision"] == "fp8"
+    assert f.tokens_per_s > 1.2 * b.tokens_per_s
+    assert "fp8_weights" in f.to_dict()["memory_breakdown_gib"]  # Transformer Engine's cached FP8 weight copies
+    for kw, param in ((dict(gpu="a100-80"), "precision"), (dict(gpu="h100", framework="hf"), ("precision", "framework")),
+                      (dict(gpu="h100", precision="fp4"), "precision")):
+        with pytest.raises(ScalePlanError) as e:
+            plan_budget(flops=1e22, **{"precision": "fp8", **kw})
+        assert e.value.param == param

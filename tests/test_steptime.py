@@ -249,3 +249,33 @@ def test_single_h100_small_model_is_memory_bound():
                   zero_stage=0, framework="hf", optimizer="fused", state_bytes=2)
     assert g.breakdown["memory_bound"] > g.breakdown["compute"]
     assert g.mfu == pytest.approx(0.244, abs=0.005)
+
+
+def test_fp8_casts_hand_count():
+    # Transformer Engine casts each FP8 GEMM input (fwd) and output gradient (bwd) row- and column-wise: 4 B each.
+    # Llama-2-7B, TP 1: inputs h + q + h + ffn = 23,296; output grads (q + 2kv) + h + 2·ffn + h = 42,496
+    assert steptime.fp8_cast_elements(L2_7B, 1, False) == 23296 + 42496
+    k = KERNELS["megatron"]
+    bf16 = steptime.memory_bytes(L2_7B, k, 4096, 1, False, 1, lm_head=False)[0]
+    fp8 = steptime.memory_bytes(L2_7B, k, 4096, 1, False, 1, lm_head=False, precision="fp8")[0]
+    assert fp8 - bf16 == 4 * (23296 + 42496) * 4096
+    # with TP 2 + SP every element is split over the TP ranks
+    assert steptime.fp8_cast_elements(L2_7B, 2, True) == (23296 + 42496) / 2
+    st16, st8 = _run(gpu=H100), _run(gpu=H100, precision="fp8")
+    assert st8.breakdown["memory_bound"] > st16.breakdown["memory_bound"]  # casts + the weight copies per step
+
+
+def test_context_parallel_ring_exchange():
+    # each of the cp - 1 ring steps passes K and V (tokens · 2 · kv_width bf16 values) to the next rank, + p2p latency
+    c = steptime.cp_seconds(L2_7B, H100, 4096, 1, 2, 8)
+    assert c == pytest.approx(4096 * 2 * 4096 * 2 / (450e9 * 0.75) + (14 + 3.4) * 1e-6)
+    assert steptime.cp_seconds(L2_7B, H100, 4096, 1, 1, 8) == 0.0
+    # exposed only beyond the attention of the chunk in hand: one GPU per node forces it over a 50 GB/s NIC
+    st = _run(gpu=H100, dp=1, cp=8, seq_len=8192, gpus_per_node=1, grad_accum=2)
+    tokens = 8192 // 8
+    c = steptime.cp_seconds(L2_7B, H100, tokens, 1, 8, 1)
+    a = steptime.attention_flops(L2_7B, 1, 8192, 1) / 8 / (H100.peak_tflops("bf16") * 1e12
+                                                           * steptime.flash_efficiency(H100, KERNELS["megatron"]))
+    want = 2 * 32 * (max(0.0, c - a) + max(0.0, 2 * c - 2.5 * a))
+    assert want > 0 and st.breakdown["cp_comm"] == pytest.approx(want)
+    assert "cp_comm" not in _run().breakdown  # the planner's breakdown keys stay the seven of the contract

@@ -6,6 +6,8 @@ tests/test_planner.py (published numbers)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import Mutation
 
 TESTS = ("tests/test_planner_mechanisms.py", "tests/test_planner.py")
@@ -103,7 +105,23 @@ def _budget_from_table(mp):
     mp.setattr(plan, "_hardware_budget", lambda *a, **k: orig(*a[:-1], None) if len(a) == 10 else orig(*a, **k))
 
 
+def _ep_not_searched(mp):
+    from scaling_planner.planner import layout
+
+    mp.setattr(layout, "ep_degrees", lambda shape, dp, ep=None: iter((1,)))
+
+
+def _moe_memory_ep_ignored(mp):
+    from scaling_planner.planner import layout
+
+    orig = layout.Layout.memory_config
+    mp.setattr(layout.Layout, "memory_config", lambda self, fw, seq: replace(orig(self, fw, seq), ep=1))
+
+
 MUTATIONS: list[Mutation] = [
+    Mutation("planner.ep_not_searched", "expert parallelism never searched (EP 1 for MoE)", _ep_not_searched, TESTS),
+    Mutation("planner.memory_ep_ignored", "a layout's EP not passed to the memory model", _moe_memory_ep_ignored,
+             TESTS),
     Mutation("planner.steptime.constant", "every layout gets the same step (the step-time model is not consulted)",
              _constant_step, TESTS),
     Mutation("planner.time.days_off_the_model", "the plan's days are not D / tokens_per_s / goodput (20% longer)",

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from . import Mutation
 
-TESTS = ("tests/test_steptime.py",)
+TESTS = ("tests/test_steptime.py", "tests/test_steptime_validation.py")
 
 
 def _st():
@@ -74,7 +74,37 @@ def _single_node_bw(mp):
     mp.setattr(_st(), "collective_bw", lambda gpu, group, stride, gpn: gpu.intra_node_gb_s * 1e9 * 0.75)
 
 
+def _tp_overlap_ignored(mp):
+    mp.setattr(_st(), "tp_exposed", lambda comm, gemm, tp, overlap: comm)
+
+
+def _buckets_ignored(mp):
+    mp.setattr(_st(), "dp_bucket_params", lambda kern, dp, grad_bytes: float("inf"))
+
+
+def _zero2_once(mp):
+    """ZeRO-2 reduces once per step, as ZeRO-1 (DeepSpeed reduces partitioned gradients every micro-batch)."""
+    st = _st()
+    orig = st.dp_exposed_seconds
+    mp.setattr(st, "dp_exposed_seconds", lambda p, gpu, kern, **kw: orig(
+        p, gpu, kern, **{**kw, "zero_stage": 1 if kw["zero_stage"] == 2 else kw["zero_stage"]}))
+
+
 MUTATIONS = [
+    Mutation("steptime.latency_zero", "collectives have no latency (NCCL's base + per-step link latency dropped)",
+             lambda mp: mp.setattr(_st(), "collective_latency", _zero), TESTS),
+    Mutation("steptime.tp_overlap_ignored", "TP communication never overlapped with the GEMMs", _tp_overlap_ignored,
+             TESTS),
+    Mutation("steptime.buckets_ignored", "DP gradients in one collective whatever the framework's buckets",
+             _buckets_ignored, TESTS),
+    Mutation("steptime.zero2_reduce_once", "ZeRO-2 reduce-scatters once per step", _zero2_once, TESTS),
+    Mutation("steptime.fp8_casts_free", "Transformer Engine's FP8 casts take no time",
+             lambda mp: mp.setattr(_st(), "FP8_CAST_BYTES", 0.0), TESTS),
+    Mutation("steptime.cp_comm_zero", "context-parallel ring exchange takes no time",
+             lambda mp: mp.setattr(_st(), "cp_seconds", _zero), TESTS),
+    Mutation("steptime.sustained_one", "GEMMs and attention at the microbenchmarks' throughput (SUSTAINED = 1)",
+             lambda mp: mp.setattr(_st(), "SUSTAINED", 1.0), TESTS),
+
     Mutation("steptime.gemm_efficiency_one", "GEMMs at the full dense peak (efficiency = 1)", _gemm_eff_one, TESTS),
     Mutation("steptime.wave_quantisation", "no tile/wave quantisation", _no_wave, TESTS),
     Mutation("steptime.attention_dropped", "attention FLOPs (flash and eager) dropped", _no_attention, TESTS),
