@@ -283,6 +283,8 @@ def budget_cmd(
     experts: int | None = typer.Option(None, "--experts", metavar="E", help="MoE: routed experts per layer (with "
                                        "--top-k); N is then the active parameter count, C = 6·N_active·D."),
     top_k: int | None = typer.Option(None, "--top-k", metavar="K", help="MoE: experts each token is routed to."),
+    shared_experts: int | None = typer.Option(None, "--shared-experts", metavar="N", help="MoE: always-active "
+                                              "experts of the routed width (DeepSeekMoE / Qwen-MoE)."),
     active_params: str | None = typer.Option(None, "--active-params", metavar="N", help="MoE without a shape: the "
                                              "active parameter count (--params is then the total)."),
     precision: str = typer.Option("bf16", "--precision", metavar="NAME", help="GEMM precision: bf16 | fp8 "
@@ -339,25 +341,26 @@ def budget_cmd(
         from .io.prices import load_prices
 
         price_table = load_prices(prices)
-    shape, law_experts = None, (None, None)
+    shape, law_experts = None, (None, None, None)
     if any(x is not None for x in (model, config, layers, d_model, heads, kv_heads, ffn)):
         if params is not None or active_params is not None:
             raise ScalePlanError(f"give {'--params' if params is not None else '--active-params'} or a model "
                                  "(--model, --config, --layers/--d-model/--heads), not both")
         shape = _shape_from_options(model, config, None, layers, d_model, heads, kv_heads, None, ffn, vocab, None,
-                                    None, experts, top_k)
+                                    None, experts, top_k, shared_experts)
     elif active_params is not None or (params is not None and (experts is not None or top_k is not None)):
         shape = _moe_from_counts(_num(params, "--params"), _num(active_params, "--active-params"), experts, top_k,
-                                 32000 if vocab is None else vocab)
+                                 32000 if vocab is None else vocab, shared_experts or 0)
         params = None
     else:
-        law_experts = (experts, top_k)
+        law_experts = (experts, top_k, shared_experts)
     kw = dict(flops=_num(flops, "--flops"), gpus=gpus, days=days, params=_num(params, "--params"),
               tokens=_num(tokens, "--tokens"), target_loss=target_loss, gpu=gpu or "a100-80", law=law, mfu=mfu,
               goodput=goodput, price=price, seq_len=seq_len, global_batch=global_batch,
               vocab=32000 if vocab is None else vocab, shape=shape, framework=framework, tp=tp, pp=pp, dp=dp,
               micro_batch=micro_batch, zero=None if zero is None else parse_zero(zero), recompute=recompute, sp=sp,
               ep=ep, precision=precision, experts=law_experts[0], top_k=law_experts[1],
+              shared_experts=law_experts[2] or 0,
               gpus_per_node=gpus_per_node, max_gpus=max_gpus, deadline_days=deadline_days,
               inference_tokens=_num(inference_tokens, "--inference-tokens"),
               unique_tokens=_num(unique_tokens, "--unique-tokens"),
@@ -393,7 +396,7 @@ def budget_cmd(
 
 
 def _moe_from_counts(params: float | None, active: float | None, experts: int | None, top_k: int | None,
-                     vocab: int):
+                     vocab: int, shared: int = 0):
     """The MoE shape of ``budget --active-params [--params] --experts --top-k`` (model.moe_shape on the dense shape of
     the active count; --params, when given, the total)."""
     from .model import moe_shape, shape_for_params
@@ -408,7 +411,7 @@ def _moe_from_counts(params: float | None, active: float | None, experts: int | 
     if params is not None and params <= active:
         raise ScalePlanError(f"--params {params:.3g} (the total) must exceed --active-params {active:.3g}",
                              param=("params", "active_params"))
-    return moe_shape(shape_for_params(active, vocab=vocab), experts, top_k, total=params)
+    return moe_shape(shape_for_params(active, vocab=vocab), experts, top_k, total=params, shared=shared)
 
 
 def _parse_emits(emit: tuple[str, str] | None) -> list[tuple[str, Path]]:
@@ -463,11 +466,11 @@ def resolve_shape(model: str | None = None, config: str | None = None, params: f
 
 
 def _shape_from_options(model, config, params, layers, d_model, heads, kv_heads, head_dim, ffn, vocab, gated, tied,
-                        experts, top_k):
+                        experts, top_k, shared_experts=None):
     N = _num(params, "--params")
     return resolve_shape(model=model, config=str(config) if config else None, params=N, vocab=vocab,
                          layers=layers, d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=ffn,
-                         gated=gated, tied=tied, experts=experts, top_k=top_k)
+                         gated=gated, tied=tied, experts=experts, top_k=top_k, shared_experts=shared_experts)
 
 
 # FSDP sharding-strategy names for --zero (docs/memory.md §2)
@@ -513,6 +516,8 @@ def memory_cmd(
     gated: bool | None = typer.Option(None, "--gated-mlp/--no-gated-mlp", help="SwiGLU/GeGLU (3 matrices)."),
     tied: bool | None = typer.Option(None, "--tied/--untied", help="Tied input/output embeddings."),
     experts: int | None = typer.Option(None, "--experts", metavar="N", help="MoE experts per layer (all held in memory)."), top_k: int | None = typer.Option(None, "--top-k", metavar="K", help="MoE experts active per token."),
+    shared_experts: int | None = typer.Option(None, "--shared-experts", metavar="N", help="MoE: always-active experts "
+                                              "of the routed width (DeepSeekMoE / Qwen-MoE)."),
     list_models: bool = typer.Option(False, "--list-models", help="List the model presets and exit."),
     gpu: str | None = typer.Option(None, "--gpu", metavar="NAME", help="Check the estimate against this GPU's memory."),
     precision: str | None = typer.Option(None, "--precision", metavar="NAME", help="fp32 | amp | mixed | mixed-fp32-grads | bf16 | "
@@ -566,7 +571,7 @@ def memory_cmd(
 
         check_report_path(report, force=force)
     shape = _shape_from_options(model, config, params, layers, d_model, heads, kv_heads, head_dim, ffn, vocab, gated,
-                                tied, experts, top_k)
+                                tied, experts, top_k, shared_experts)
     g = None
     if gpu:
         from .hardware import get_gpu

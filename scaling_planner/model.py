@@ -40,6 +40,7 @@ class ModelShape:
     norms_per_layer: int = 2
     n_experts: int = 0
     top_k: int = 0
+    shared_experts: int = 0  # MoE: always-active experts, each of ``ffn`` (DeepSeekMoE / Qwen-MoE shared experts)
     extra_params: int = 0  # e.g. BLOOM's embedding LayerNorm, OPT's projections
     name: str = "custom"
 
@@ -74,6 +75,9 @@ class ModelShape:
             raise ScalePlanError(f"model shape: bias must be one of {', '.join(BIASES)}")
         if self.n_experts and not (0 < self.top_k <= self.n_experts):
             raise ScalePlanError("model shape: MoE needs 0 < top_k <= experts")
+        if self.shared_experts and not self.n_experts or self.shared_experts < 0:
+            raise ScalePlanError("model shape: shared experts need an MoE (experts > 0) and a count >= 0",
+                                 param="shared_experts")
 
     # ----------------------------------------------------------------------------- counts
     @property
@@ -93,6 +97,11 @@ class ModelShape:
         else:
             d.update(up=(h, f), down=(f, h))
         return d
+
+    @property
+    def mlps_per_token(self) -> int:
+        """MLPs of width ``ffn`` each token passes through: 1 (dense), top_k routed + the shared experts (MoE)."""
+        return self.top_k + self.shared_experts if self.n_experts else 1
 
     def _norm_params(self) -> int:
         return self.d_model * (2 if self.norm == "layernorm" else 1)
@@ -115,7 +124,7 @@ class ModelShape:
         return p
 
     def layer_params(self, active: bool = False) -> int:
-        n_mlp = 1 if not self.n_experts else (self.top_k if active else self.n_experts)
+        n_mlp = 1 if not self.n_experts else (self.top_k if active else self.n_experts) + self.shared_experts
         router = self.d_model * self.n_experts if self.n_experts else 0
         return self.attention_params() + n_mlp * self.mlp_params() + router + self.norms_per_layer * self._norm_params()
 
@@ -149,6 +158,7 @@ class ModelShape:
                 "n_heads": self.n_heads, "n_kv_heads": self.n_kv_heads, "head_dim": self.head_dim, "ffn": self.ffn,
                 "gated_mlp": self.gated_mlp, "tied_embeddings": self.tied_embeddings, "norm": self.norm,
                 "bias": self.bias, "learned_pos": self.learned_pos, "n_experts": self.n_experts, "top_k": self.top_k,
+                "shared_experts": self.shared_experts,
                 "params_total": self.params_total, "params_non_embedding": self.params_non_embedding,
                 "params_active": self.params_active}
 
@@ -237,18 +247,20 @@ def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: in
 
 
 def moe_shape(dense: ModelShape, experts: int, top_k: int, total: float | None = None,
-              name: str | None = None) -> ModelShape:
+              name: str | None = None, shared: int = 0) -> ModelShape:
     """An MoE of ``experts`` experts routed top-``top_k`` built on the dense shape ``dense`` (same attention, width,
     depth, vocabulary). Rule (documented default): each expert's ffn = 128·round(ffn / top_k / 128), so the ``top_k``
     active experts have the dense model's MLP width and the active count stays the dense count (fine-grained
     experts). With ``total`` (all parameters), the expert ffn is instead the multiple of 128 whose total is nearest
-    ``total``; the active count then follows."""
+    ``total``; the active count then follows. ``shared`` always-active experts of the same ffn count among the
+    ``top_k`` widths: each expert's ffn = ffn / (top_k + shared)."""
     if experts < 2 or not 1 <= top_k <= experts:
         raise ScalePlanError(f"an MoE needs at least 2 experts and 1 <= top_k <= experts, got {experts}, {top_k}",
                              param=("experts", "top_k"))
-    base = replace(dense, n_experts=experts, top_k=top_k, name=name or f"{dense.name}-{experts}e-top{top_k}")
+    base = replace(dense, n_experts=experts, top_k=top_k, shared_experts=shared,
+                   name=name or f"{dense.name}-{experts}e-top{top_k}" + (f"+{shared}s" if shared else ""))
     if total is None:
-        return replace(base, ffn=max(128, 128 * round(dense.ffn / top_k / 128)))
+        return replace(base, ffn=max(128, 128 * round(dense.ffn / (top_k + shared) / 128)))
     unit = replace(base, ffn=128)
     per_128 = replace(base, ffn=256).params_total - unit.params_total  # parameters per 128 of expert ffn
     steps = max(1, round((total - unit.params_total) / per_128) + 1)

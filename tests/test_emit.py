@@ -35,7 +35,7 @@ MEGATRON_FLAGS = {
     "--recompute-num-layers", "--use-distributed-optimizer", "--use-megatron-fsdp", "--data-parallel-sharding-strategy",
     "--ckpt-format", "--overlap-grad-reduce", "--overlap-param-gather", "--train-iters", "--lr", "--min-lr",
     "--lr-decay-style", "--lr-decay-iters", "--lr-warmup-iters", "--weight-decay", "--clip-grad", "--adam-beta1",
-    "--adam-beta2", "--tp-comm-overlap",  # TransformerConfig(ModelParallelConfig).tp_comm_overlap (arguments.py L2373)
+    "--adam-beta2", "--tp-comm-overlap", "--moe-shared-expert-intermediate-size",  # TransformerConfig(ModelParallelConfig).tp_comm_overlap (arguments.py L2373)
 }
 # Choices of the flags with a fixed set of values (same file and commit; TransformerConfig / SchedulerConfig Literals).
 MEGATRON_CHOICES = {

@@ -41,6 +41,16 @@ def test_mixtral_active_params():
     assert s.params_active == pytest.approx(12.9e9, rel=0.005)
 
 
+def test_qwen_moe_shared_experts():
+    # Qwen/Qwen1.5-MoE-A2.7B config.json (model card: 14.3B parameters in total, 2.7B activated): 60 routed experts
+    # of 1,408, top-4, and a shared expert of 5,632 = 4 shared experts of the routed width, always active
+    s = from_hf_config(CFG / "qwen15_moe_a27b.json")
+    assert (s.n_experts, s.top_k, s.shared_experts, s.ffn) == (60, 4, 4, 1408)
+    assert s.params_total == pytest.approx(14.3e9, rel=0.005)
+    assert s.params_active == pytest.approx(2.7e9, rel=0.01)
+    assert s.mlps_per_token == 8
+
+
 def test_non_embedding_and_flops():
     s = get_preset("llama-3-8b")
     assert s.params_non_embedding == s.params_total - 2 * 128256 * 4096

@@ -347,3 +347,15 @@ def test_fp8_plan_is_faster_and_keeps_te_weight_copies():
         with pytest.raises(ScalePlanError) as e:
             plan_budget(flops=1e22, **{"precision": "fp8", **kw})
         assert e.value.param == param
+
+
+def test_budget_shared_experts_cli_and_shape(cli):
+    code, out, err = cli("budget", "--flops", "1e22", "--experts", "64", "--top-k", "6", "--shared-experts", "2",
+                         "--gpu", "h100", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert (d["moe"]["experts"], d["moe"]["top_k"], d["moe"]["shared_experts"]) == (64, 6, 2)
+    # 8 active experts of ffn/8 keep the dense width: the active count is the dense shape nearest N (+ routers)
+    assert d["moe"]["params_active"] == pytest.approx(d["params"], rel=0.05)
+    code, out, err = cli("budget", "--flops", "1e22", "--shared-experts", "2")
+    assert code == 2 and "--shared-experts" in err and "Traceback" not in err

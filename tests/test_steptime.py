@@ -279,3 +279,14 @@ def test_context_parallel_ring_exchange():
     want = 2 * 32 * (max(0.0, c - a) + max(0.0, 2 * c - 2.5 * a))
     assert want > 0 and st.breakdown["cp_comm"] == pytest.approx(want)
     assert "cp_comm" not in _run().breakdown  # the planner's breakdown keys stay the seven of the contract
+
+
+def test_shared_experts_run_on_every_token():
+    from dataclasses import replace as _r
+
+    moe = get_preset("mixtral-8x7b")
+    shared = _r(moe, shared_experts=1)
+    base = steptime.layer_gemm_shapes(moe, 4096, 1, 1)
+    extra = steptime.layer_gemm_shapes(shared, 4096, 1, 1)[len(base):]
+    assert extra == [(1, 4096, 2 * 14336, 4096), (1, 4096, 4096, 14336)]  # gate+up and down over all tokens
+    assert _run(shared, dp=8, ep=8).seconds > _run(moe, dp=8, ep=8).seconds

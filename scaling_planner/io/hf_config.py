@@ -9,7 +9,7 @@ from ..model import ModelShape
 from .files import read_json
 
 SUPPORTED_CONFIGS = ("llama", "mistral", "mixtral", "qwen2", "gemma", "gpt2", "gpt_neox", "opt", "bloom", "falcon",
-                     "phi3")
+                     "phi3", "qwen2_moe", "qwen3_moe")
 
 
 def from_hf_config(path: str | Path) -> ModelShape:
@@ -46,6 +46,25 @@ def from_hf_config(path: str | Path) -> ModelShape:
             if mt == "mixtral":
                 kw.update(n_experts=need("num_local_experts"), top_k=need("num_experts_per_tok"))
             return ModelShape(**kw)
+        if mt in ("qwen2_moe", "qwen3_moe"):  # transformers Qwen2MoeConfig / Qwen3MoeConfig field names
+            if c.get("mlp_only_layers") or c.get("decoder_sparse_step", 1) != 1:
+                raise ScalePlanError(f"{p}: {mt} with dense layers among the MoE ones (mlp_only_layers / "
+                                     "decoder_sparse_step) is not supported: give the shape with --layers ... --experts")
+            f = need("moe_intermediate_size")
+            shared_f = c.get("shared_expert_intermediate_size") or 0 if mt == "qwen2_moe" else 0
+            if shared_f % f:
+                raise ScalePlanError(f"{p}: shared_expert_intermediate_size {shared_f} is not a multiple of "
+                                     f"moe_intermediate_size {f}; scaleplan counts shared experts of the routed width")
+            a = need("num_attention_heads")
+            L = need("num_hidden_layers")
+            hd = c.get("head_dim") or None
+            return ModelShape(vocab=need("vocab_size"), d_model=need("hidden_size"), n_layers=L, n_heads=a,
+                              n_kv_heads=c.get("num_key_value_heads") or a, head_dim=hd, ffn=f, gated_mlp=True,
+                              norm="rmsnorm", n_experts=need("num_experts"), top_k=need("num_experts_per_tok"),
+                              shared_experts=shared_f // f, bias="qkv" if mt == "qwen2_moe" else "none",
+                              tied_embeddings=bool(c.get("tie_word_embeddings", False)), name=name,
+                              # Qwen2-MoE: the shared expert's sigmoid gate (h -> 1); Qwen3-MoE: q/k RMSNorm weights
+                              extra_params=L * (need("hidden_size") if mt == "qwen2_moe" else 2 * (hd or 0)))
         if mt == "gpt2":
             h = need("n_embd")
             return ModelShape(vocab=need("vocab_size"), d_model=h, n_layers=need("n_layer"), n_heads=need("n_head"),

@@ -121,14 +121,14 @@ def mlp_intermediates(shape: ModelShape, c, prof: Profile, trainable, adapted) -
         n_f = 1 + (1 if down else 0)
     # the last of them, down's input, is saved by the down GEMM: in FP8 under Transformer Engine (§13.2)
     per = (n_f - 1) * _e(c) + _gemm_input(c) if down else n_f * _e(c)
-    k = shape.top_k if shape.n_experts else 1
+    k = shape.mlps_per_token  # top-k routed + shared experts for MoE
     return k * per * c.seq_len * c.micro_batch * shape.ffn / c.tp
 
 
 def lora_intermediates(shape: ModelShape, c, prof: Profile, trainable, adapted) -> float:
     """Per LoRA-adapted linear: A's output e·s·b·r (saved by B); with lora_dropout > 0 also the dropout output and its
     1-byte mask (e + 1)·s·b·in (PEFT applies dropout to A's input; docs/memory.md §6). × top-k for MoE experts; /t."""
-    k = shape.top_k if shape.n_experts else 1
+    k = shape.mlps_per_token  # top-k routed + shared experts for MoE
     sb = c.seq_len * c.micro_batch
     total = 0.0
     for name, (i, _o) in shape.linear_shapes().items():

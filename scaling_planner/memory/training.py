@@ -67,7 +67,7 @@ def linear_sets(shape: ModelShape, c) -> tuple[set[str], set[str]]:
 def lora_params_per_layer(shape: ModelShape, rank: int, targets) -> int:
     """LoRA parameters of one layer: r·(in + out) per adapted linear, × experts for MoE MLP linears (Hu et al. 2021;
     docs/memory.md §6). PEFT's count for q,v on Llama-3.2-3B r=32 is 9,175,040."""
-    mult = shape.n_experts or 1
+    mult = shape.n_experts + shape.shared_experts if shape.n_experts else 1
     total = 0
     for name, (i, o) in shape.linear_shapes().items():
         if name in targets:
@@ -225,7 +225,7 @@ def fp8_gemm_weights(shape: ModelShape, c) -> float:
     lin = shape.linear_shapes()
     attn = sum(i * o for k, (i, o) in lin.items() if k in ("q", "k", "v", "o"))
     mlp = sum(i * o for k, (i, o) in lin.items() if k in ("gate", "up", "down"))
-    experts = shape.n_experts / c.ep if shape.n_experts else 1
+    experts = shape.n_experts / c.ep + shape.shared_experts if shape.n_experts else 1
     return shape.n_layers // c.pp * (attn + experts * mlp) / c.tp
 
 

@@ -109,8 +109,8 @@ class Plan:
             "global_batch_tokens": self.global_batch * self.seq_len, "learning_rate": self.learning_rate,
             "step_time_s": self.step_time_s, "tokens_per_s": self.tokens_per_s, "hfu": self.hfu,
             "time_breakdown": dict(self.time_breakdown),
-            **({"moe": {"experts": s.n_experts, "top_k": s.top_k, "params_active": s.params_active,
-                        "params_total": s.params_total}} if s.n_experts else {}),
+            **({"moe": {"experts": s.n_experts, "top_k": s.top_k, "shared_experts": s.shared_experts,
+                        "params_active": s.params_active, "params_total": s.params_total}} if s.n_experts else {}),
             "alternatives": [dict(a) for a in self.alternatives], "framework": self.framework,
             "notes": list(self.notes),
             "assumptions": self.assumptions, **self.extras,
@@ -619,7 +619,8 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
                 scan: bool = False, shape: ModelShape | None = None, tp: int | None = None, pp: int | None = None,
                 dp: int | None = None, micro_batch: int | None = None, zero: int | None = None,
                 recompute: str | None = None, sp: bool | None = None, ep: int | None = None,
-                precision: str = "bf16", experts: int | None = None, top_k: int | None = None) -> Plan:
+                precision: str = "bf16", experts: int | None = None, top_k: int | None = None,
+                shared_experts: int = 0) -> Plan:
     """Plan a pre-training run (docs/planning.md §0); see the module docstring for conventions.
 
     Give a budget as ``flops``, ``gpus`` + ``days``, ``params`` and/or ``tokens``, or ``target_loss``. ``law`` and
@@ -648,6 +649,10 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
     if G_fixed is not None and gpus is None:
         gpus = G_fixed
     _validate_moe(experts, top_k, shape)
+    if shared_experts and not experts or isinstance(shared_experts, bool) or not isinstance(shared_experts, int) \
+            or shared_experts < 0:
+        raise ScalePlanError(f"shared_experts must be a count >= 0 with experts and top_k, got {shared_experts!r}",
+                             param="shared_experts")
     _validate(flops=flops, gpus=gpus, days=days, params=params, tokens=tokens, target_loss=target_loss, mfu=mfu,
               goodput=goodput, price=price, seq_len=seq_len, vocab=vocab, gpus_per_node=gpus_per_node,
               max_gpus=max_gpus, deadline_days=deadline_days, inference_tokens=inference_tokens,
@@ -678,12 +683,15 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         if N not in shapes:  # the budget iteration (§2.4) asks again for the same N
             shapes[N] = shape_for_params(N, vocab=vocab, tp=tp_req, pp=pp_req, name=f"planned-{N / 1e9:.3g}B")
             if experts:
-                shapes[N] = moe_shape(shapes[N], experts, top_k, name=f"planned-{N / 1e9:.3g}B-active-{experts}e")
+                shapes[N] = moe_shape(shapes[N], experts, top_k, name=f"planned-{N / 1e9:.3g}B-active-{experts}e",
+                                      shared=shared_experts)
         rule = ("Llama-like: head_dim 128, d_model/n_layers ~ 128, SwiGLU ffn = 256·ceil(8d/3/256), "
                 f"heads divisible by {tp_req}, layers by {pp_req}")
         if experts:
-            rule += (f"; MoE: that dense shape of the active N with {experts} experts of ffn/{top_k} "
-                     f"(top-{top_k} routing keeps the active width)")
+            k = top_k + shared_experts
+            rule += (f"; MoE: that dense shape of the active N with {experts} routed"
+                     + (f" + {shared_experts} shared" if shared_experts else "") + f" experts of ffn/{k} "
+                     f"(the {k} active experts keep the dense width)")
         return shapes[N], rule
 
     def tps_at(N: float, C: float) -> float | None:  # the best layout's tokens/s on the given GPUs (§2.4)

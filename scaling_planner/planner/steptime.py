@@ -190,6 +190,8 @@ def layer_gemm_shapes(shape: ModelShape, tokens: int, tp: int, ep: int) -> list[
         local = max(1, shape.n_experts // ep)
         rows = max(1, round(tokens * shape.top_k * ep / shape.n_experts))
         out += [(1, tokens, shape.n_experts, h), (local, rows, up, h), (local, rows, h, f // tp)]
+        if shape.shared_experts:  # always active, every token, TP-split like a dense MLP
+            out += [(shape.shared_experts, tokens, up, h), (shape.shared_experts, tokens, h, f // tp)]
     else:
         out += [(1, tokens, up, h), (1, tokens, h, f // tp)]
     return out
@@ -230,7 +232,7 @@ def fp8_cast_elements(shape: ModelShape, tp: int, sp: bool) -> float:
     """Elements per token that Transformer Engine casts to FP8 in one layer (fwd + bwd): each FP8 GEMM's input in the
     forward (QKV and fc1 on the normed h, ÷ t with SP; proj on the local q; fc2 on the local ffn) and each GEMM's
     output gradient in the backward (QKV, proj, fc1, fc2 outputs), top_k experts for the MLP."""
-    h, k = shape.d_model, max(1, shape.top_k)
+    h, k = shape.d_model, shape.mlps_per_token
     up = (2 if shape.gated_mlp else 1) * shape.ffn
     normed = (h / tp if sp and tp > 1 else h)
     inputs = normed + shape.q_width / tp + k * (normed + shape.ffn / tp)
@@ -249,7 +251,7 @@ def memory_bytes(shape: ModelShape, kern: Kernels, tokens: int, tp: int, sp: boo
     if sp and tp > 1:
         per_tok /= tp
     per_tok += kern.rope_bytes * (shape.q_width + shape.kv_width) / tp
-    per_tok += kern.act_bytes["gated" if shape.gated_mlp else "plain"] * shape.ffn * max(1, shape.top_k) / tp
+    per_tok += kern.act_bytes["gated" if shape.gated_mlp else "plain"] * shape.ffn * shape.mlps_per_token / tp
     if precision == "fp8":
         per_tok += FP8_CAST_BYTES * fp8_cast_elements(shape, tp, sp)
     loss = kern.ce_bytes * tokens * math.ceil(shape.vocab / tp) if lm_head else 0.0

@@ -126,6 +126,8 @@ def megatron_arguments(plan) -> list[tuple[str, str | None]]:
     if s.n_experts:
         a += [("--num-experts", str(s.n_experts)), ("--moe-router-topk", str(s.top_k)),
               ("--expert-model-parallel-size", str(getattr(L, "ep", 1)))]
+        if s.shared_experts:  # TransformerConfig.moe_shared_expert_intermediate_size (all shared experts together)
+            a.append(("--moe-shared-expert-intermediate-size", str(s.shared_experts * s.ffn)))
     a += [("--micro-batch-size", str(b)), ("--global-batch-size", str(B)), ("--seq-length", str(plan.seq_len)),
           ("--num-layers", str(s.n_layers)), ("--hidden-size", str(s.d_model)), ("--ffn-hidden-size", str(s.ffn)),
           ("--num-attention-heads", str(s.n_heads))]
