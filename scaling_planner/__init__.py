@@ -3,6 +3,7 @@
 Public API (lazy re-exports, so ``import scaling_planner`` and the CLI start fast)::
 
     from scaling_planner import load_runs, load_law, fit, plan_budget, estimate_memory, get_gpu, ModelShape
+    from scaling_planner import load_run_groups, fit_groups   # one fit per condition (--group-by)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ _EXPORTS = {
     "RunTable": "runs", "load_runs": "io.runlog", "from_arrays": "io.runlog",
     "ScalingLaw": "laws", "load_law": "io.law_file", "list_laws": "io.law_file", "law_names": "io.law_file",
     "fit": "fitting", "FitResult": "fitting", "FitReport": "fitting",
+    "fit_groups": "fitting", "GroupedFitReport": "fitting", "load_run_groups": "io.runlog",
     "ModelShape": "model", "get_preset": "model", "shape_for_params": "model", "from_hf_config": "io.hf_config",
     "MemoryConfig": "memory", "estimate_memory": "memory", "MemoryEstimate": "memory",
     "GPU": "hardware", "get_gpu": "hardware", "list_gpus": "hardware",

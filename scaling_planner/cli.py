@@ -149,8 +149,9 @@ FIT_METHODS_HELP = (
     'kaplan_N (L(N) power law on the best final loss per model size); kaplan_D (L(D) power law on the '
     'best final loss per token count); kaplan_C (L(C) power law on the compute frontier of every '
     'checkpoint); kaplan_ND (Kaplan joint L(N, D) on final losses); approach1 (Chinchilla envelope of the'
-    ' per-run training curves); approach2 (Chinchilla IsoFLOP parabolas on final losses); approach3 '
-    '(Chinchilla parametric E + A/N^alpha + B/D^beta on final losses)'
+    ' per-run training curves); approach2 (Chinchilla IsoFLOP minima on final losses: parabolas, or --vertex '
+    'interpolated); approach3 (Chinchilla parametric E + A/N^alpha + B/D^beta on final losses); data_constrained '
+    '(Muennighoff et al. repeated-data law, R_D* and R_N*, on runs with a unique-tokens or epochs column)'
 )
 
 
@@ -160,13 +161,19 @@ def fit_cmd(
     method: str | None = typer.Option(None, "--method", metavar="NAME", help="Comma-separated methods (default: all the "
                                       "data supports): " + FIT_METHODS_HELP + "."),
     col: list[str] = typer.Option([], "--col", metavar="ROLE=COLUMN", help="Map a column: ROLE=COLUMN (roles: run, N, D, C, loss, step, "
-                                  "budget); join columns into a run id with run=a+b."),
+                                  "budget, U = unique tokens, epochs (U = D/epochs)); join columns into a run id with "
+                                  "run=a+b."),
     flops_unit: str = typer.Option("flops", "--flops-unit", metavar="UNIT", help="Unit of the compute column: flops or pf-days."),
     param_count: str = typer.Option("total", "--param-count", metavar="KIND", help="What N counts: total or non-embedding."),
     loss_unit: str | None = typer.Option(None, "--loss-unit", metavar="UNIT", help="Unit of the loss column: nats (default), "
                                          "bits or ppl (perplexity)."),
     log10: str | None = typer.Option(None, "--log10", metavar="COLUMN[,COLUMN]", help="Columns holding log10 of the value "
                                      "(e.g. log10 FLOPs)."),
+    where: str | None = typer.Option(None, "--where", metavar="EXPR", help="Keep the rows where EXPR holds, over the file's "
+                                     "column names, pandas query syntax (e.g. 'dataset == \"c4\" and N > 1e8')."),
+    group_by: str | None = typer.Option(None, "--group-by", metavar="COL[,COL]", help="One fit per condition (the values of "
+                                        "these columns) and a comparison at one budget; --save writes one law per group "
+                                        "(FILE.<group>.json)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", metavar="N", help="Bootstrap replicates (runs resampled); 0 disables."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Random seed for the bootstrap."),
     offset: bool = typer.Option(False, "--offset", help="Kaplan single-variable laws with an offset E."),
@@ -177,10 +184,23 @@ def fit_cmd(
                                            "loss (default: the largest compute in the data)."),
     holdout: int = typer.Option(0, "--holdout", metavar="K", help="Refit without the K largest-compute runs and report the "
                                 "relative error of the predicted loss on them."),
+    holdout_by: str = typer.Option("compute", "--holdout-by", metavar="KIND", help="What --holdout holds out: compute (the K "
+                                   "largest-compute runs) or size (every run of the K largest model sizes)."),
     drop_top_loss: int = typer.Option(0, "--drop-top-loss", metavar="K", help="Drop the K highest-loss points first "
                                       "(Epoch dropped 5 of Chinchilla's 245)."),
     budget_tol: float = typer.Option(0.1, "--budget-tol", metavar="FRACTION", help="Relative tolerance for grouping compute into "
                                      "IsoFLOP budgets when there is no budget column."),
+    vertex: str = typer.Option("parabola", "--vertex", metavar="KIND", help="approach2's IsoFLOP minimum: parabola "
+                               "(Hoffmann) or interpolated (Porian et al. 2024: Akima spline, noise bootstrap, weighted "
+                               "fit)."),
+    loss_noise: float | None = typer.Option(None, "--loss-noise", metavar="NATS", help="Seed-to-seed std of the loss for "
+                                            "--vertex interpolated (default 0.002, Porian et al.'s RefinedWeb value)."),
+    base_law: str | None = typer.Option(None, "--base-law", metavar="NAME|FILE", help="data_constrained: keep this law's E, "
+                                        "A, B, alpha, beta (default: fit them to the single-epoch runs)."),
+    tie_exponents: bool = typer.Option(False, "--tie-exponents", help="approach3: one exponent for N and D, alpha = beta "
+                                       "(Gadre et al. 2024; 4 parameters, so 5 points suffice)."),
+    screen: str = typer.Option("varpro", "--screen", metavar="KIND", help="approach3's starts: varpro (variable projection "
+                               "over an exponent grid, then the best few polished) or grid (Hoffmann's 4,500 starts)."),
     save: Path | None = typer.Option(None, "--save", metavar="FILE", help="Write the fitted law(s) as JSON (fits/ format)."),
     report: Path | None = typer.Option(None, "--report", metavar="FILE", help="Write an HTML or Markdown report."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing --save/--report files."),
@@ -190,7 +210,7 @@ def fit_cmd(
     from .units import parse_positive
 
     _distinct_outputs(("--save", save), ("--report", report))
-    _check_writable(save, force, "--save")
+    _check_writable(save, None if group_by else force, "--save")  # groups: STEM.<group>.json, checked when known
     if report is not None:
         from .render.report import check_report_path
 
@@ -198,12 +218,28 @@ def fit_cmd(
     from .fitting import fit
     from .io.runlog import load_runs
 
-    table = load_runs(path, _parse_cols(col), flops_unit=flops_unit, param_count=param_count, loss_unit=loss_unit,
-                      log10=log10 or ())
+    save_paths = {}
+    if group_by is not None:  # one table and one fit per condition: the rest of the command is the same
+        from .fitting import fit_groups as fit
+        from .io.runlog import load_run_groups
+
+        table = load_run_groups(path, _parse_cols(col), group_by=group_by, where=where, flops_unit=flops_unit,
+                                param_count=param_count, loss_unit=loss_unit, log10=log10 or ())
+        save_paths = _group_save_paths(save, table, force, report)
+    else:
+        table = load_runs(path, _parse_cols(col), flops_unit=flops_unit, param_count=param_count,
+                          loss_unit=loss_unit, log10=log10 or (), where=where)
     methods = [m.strip() for m in method.split(",") if m.strip()] if method else None
     af = parse_positive(at_flops, "--at-flops") if at_flops else None
     kwargs = dict(bootstrap=bootstrap, seed=seed, offset=offset, loss=loss, delta=huber_delta, asymmetry=asymmetry,
                   at_flops=af, holdout=holdout, drop_top_loss=drop_top_loss, budget_tol=budget_tol)
+    kwargs["holdout_by"] = holdout_by
+    kwargs.update(vertex=vertex, loss_noise=loss_noise)
+    kwargs.update(tie_exponents=tie_exponents, screen=screen)
+    if base_law is not None:
+        from .io.law_file import load_law
+
+        kwargs["base_law"] = load_law(base_law)
     if as_json:
         rep = fit(table, methods, **kwargs)
     else:
@@ -228,25 +264,70 @@ def fit_cmd(
                 if done == 0 else
                 prog.update(task, total=total, completed=done, description=f"fitting {m} (bootstrap "
                             f"{done}/{total})")), **kwargs)
-    saved = None
-    if save is not None:
-        saved = rep.to_law(save.stem).save(save, force=force)
+    if where is not None and group_by is None:  # recorded with the fit (and a saved law's fit.options)
+        from dataclasses import replace
+
+        rep = replace(rep, options={**rep.options, "where": where})
+    saved, unsaved = [], {}
+    if save is not None and group_by is not None:
+        saved, unsaved = _save_group_laws(rep, save, save_paths, force)
+    elif save is not None:
+        saved = [rep.to_law(save.stem).save(save, force=force)]
     if report is not None:
-        from .render.report import write_fit_report
+        from .render.report import write_fit_report, write_grouped_fit_report
 
         _headless_plots()
-        write_fit_report(rep, report, command=_command_line(), force=force)
+        (write_fit_report if group_by is None else write_grouped_fit_report)(rep, report, command=_command_line(),
+                                                                             force=force)
     if as_json:
         emit_json(rep.to_dict())
     else:
-        from .render.terminal import fit_view
+        from .render.terminal import fit_view, grouped_fit_view
 
         c = console()
-        c.print(fit_view(rep))
-        if saved:
-            c.print(f"saved law to {saved} (use: scaleplan budget --law {saved} ...)")
+        c.print(fit_view(rep) if group_by is None else grouped_fit_view(rep))
+        for p in saved:
+            c.print(f"saved law to {p} (use: scaleplan budget --law {p} ...)")
+        for g, why in unsaved.items():
+            c.print(f"no law saved for group {g}: {why}")
         if report is not None:
             c.print(f"wrote report {report}")
+
+
+def _group_save_paths(save: Path | None, groups, force: bool, report: Path | None) -> dict:
+    """--save with --group-by: {group: path}. One group (or one selected with --where): the path itself; several:
+    STEM.<group slug>.json beside it. Every path is checked before any fit, so nothing is overwritten without
+    --force and a refusal comes before any work."""
+    from .io.conditions import group_slug
+    from .io.files import check_output_path
+
+    if save is None:
+        return {}
+    names = [*groups, *getattr(groups, "skipped", {})]
+    if len(names) == 1:
+        paths = {names[0]: save}
+    else:
+        paths, used = {}, set()
+        for g in names:
+            slug = group_slug(g)
+            stem, i = slug, 2
+            while stem.lower() in used:  # two groups whose names differ only in symbols or case
+                stem, i = f"{slug}-{i}", i + 1
+            used.add(stem.lower())
+            paths[g] = save.with_name(f"{save.stem}.{stem}{save.suffix or '.json'}")
+    for p in paths.values():
+        check_output_path(p, force, "--save")
+    _distinct_outputs(("--report", report), *(("--save", p) for p in paths.values()))
+    return paths
+
+
+def _save_group_laws(rep, save: Path, paths: dict, force: bool):
+    """Write each fitted group's law to its path; (paths written, {group: why no law})."""
+    laws, missing = rep.to_laws(save.stem)
+    if not laws:
+        raise ScalePlanError("no group gave a usable law, so there is nothing to save: " + "; ".join(
+            f"{g}: {why}" for g, why in missing.items()))
+    return [law.save(paths[g], force=force) for g, law in laws.items()], missing
 
 
 # ------------------------------------------------------------------------------------------------ budget
@@ -627,6 +708,102 @@ def _command_line() -> str:
     return "scaleplan " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def _plain_option_coercion() -> None:
+    """Parse the CLI's options without pydantic. typer >= 0.29 coerces each option through a pydantic TypeAdapter,
+    built when the option is first parsed: importing pydantic and building one adapter per option costs ~0.3 s on
+    every command. Every option here is a str, int, float, bool or Path (optional, or a list or pair of str): those
+    get click's coercion and messages ("'x' is not a valid integer."), as with typer < 0.29; anything else, and any
+    option with constraints (min/max, a parser, path checks), is left to typer. No-op on typer < 0.29."""
+    try:
+        from typer import core as typer_core
+        from typer._coercion import RuntimeParam
+    except ImportError:
+        return
+    cls = getattr(typer_core, "_TyperParameter", None)
+    if cls is None or not hasattr(cls, "get_runtime_param") or getattr(cls, "_scaleplan_plain", False):
+        return
+    import dataclasses
+    import types
+    import typing
+
+    @dataclasses.dataclass(frozen=True)
+    class PlainRuntimeParam(RuntimeParam):
+        convert: typing.Any = None
+
+        def _coerce_value(self, value, param=None, ctx=None, *args, **kwargs):
+            if args or kwargs:  # a typer whose private signature changed: its own coercion, not ours
+                return super()._coerce_value(value, param, ctx, *args, **kwargs)
+            try:
+                return self.convert(value)
+            except (TypeError, ValueError) as e:
+                raise typer.BadParameter(str(e), ctx=ctx, param=param) from None
+
+    def number(kind, name):
+        def convert(v):
+            if isinstance(v, kind) and not isinstance(v, bool):
+                return v
+            try:
+                return kind(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"{v!r} is not a valid {name}.") from None
+        return convert
+
+    def boolean(v):
+        if isinstance(v, bool):
+            return v
+        key = str(v).strip().lower()
+        if key in ("1", "true", "t", "yes", "y", "on"):
+            return True
+        if key in ("0", "false", "f", "no", "n", "off"):
+            return False
+        raise ValueError(f"{v!r} is not a valid boolean.")
+
+    leaves = {str: lambda v: v if isinstance(v, str) else str(v), int: number(int, "integer"),
+              float: number(float, "float"), bool: boolean, Path: lambda v: v if isinstance(v, Path) else Path(v)}
+    plain_path = {"exists": False, "resolve_path": False, "writable": False, "allow_dash": False, "file_okay": True,
+                  "dir_okay": True, "readable": True, "path_type": None}
+
+    def converter(annotation, info):
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+        if origin in (typing.Union, types.UnionType) and type(None) in args:
+            rest = [a for a in args if a is not type(None)]
+            return converter(rest[0], info) if len(rest) == 1 else None
+        if origin is list and len(args) == 1 and args[0] in leaves:
+            one = leaves[args[0]]
+            return lambda v: [one(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+        if origin is tuple and args and all(a in leaves for a in args):
+            def pair(v, fns=tuple(leaves[a] for a in args)):
+                if not isinstance(v, (list, tuple)) or len(v) != len(fns):
+                    raise ValueError(f"{len(fns)} values are required, but {len(v)} given.")
+                return tuple(f(x) for f, x in zip(fns, v))
+            return pair
+        if annotation is Path and any(getattr(info, k, d) != d for k, d in plain_path.items()):
+            return None
+        return leaves.get(annotation)
+
+    original = cls.get_runtime_param
+
+    def get_runtime_param(self):
+        try:  # typer's private API: on any surprise, leave the option to typer's own coercion
+            if getattr(self, "_runtime_param", None) is None:
+                desc = getattr(self, "type_descriptor", None)
+                info = getattr(desc, "parameter_info", None)
+                plain = (desc is not None and getattr(desc, "file_annotation", None) is None
+                         and getattr(info, "parser", None) is None and getattr(info, "min", None) is None
+                         and getattr(info, "max", None) is None)
+                fn = converter(desc.annotation, info) if plain else None
+                if fn is not None:
+                    self._runtime_param = PlainRuntimeParam(parameter_info=info, annotation=desc.annotation,
+                                                            convert=fn)
+        except Exception:  # noqa: BLE001
+            pass
+        return original(self)
+
+    cls.get_runtime_param = get_runtime_param
+    cls._scaleplan_plain = True
+
+
 def _usage_error_class() -> type:
     """The CLI library's usage-error base class, whichever typer is installed.
 
@@ -675,6 +852,7 @@ def main(argv: list[str] | None = None) -> None:
     if not os.environ.get("SCALEPLAN_DEBUG"):
         warnings.filterwarnings("ignore", category=RuntimeWarning)  # overflow in trial steps; results are checked
     usage_error = _usage_error_class()
+    _plain_option_coercion()
     try:
         rc = app(args=argv, prog_name="scaleplan", standalone_mode=False)
     except ScalePlanError as e:

@@ -12,7 +12,8 @@ Forms (``ScalingLaw.form``) and their parameters:
 * ``data_constrained`` Muennighoff et al. 2023: the Chinchilla form on effective N', D' for repeated data.
 
 Each formula has one home, a module-level function below (``chinchilla_loss``, ``chinchilla_G``,
-``chinchilla_allocation``/``chinchilla_optimal``, ``kaplan_joint_loss``, ``power_value``, ``allocation_value``, ...);
+``chinchilla_allocation``/``chinchilla_optimal``, ``kaplan_joint_loss``, ``power_value``, ``allocation_value``,
+``repetition_terms``/``repetition_effective``/``data_constrained_effective``, ...);
 :class:`ScalingLaw`, the fitters, the holdout check and the figures call them (docs/fitting.md §2).
 
 Units: N parameters (total or non-embedding, see ``conventions["N"]``), D tokens, C FLOPs unless ``C_unit`` says
@@ -134,6 +135,36 @@ def allocation_value(C, k, exponent):
     return k * np.asarray(C, dtype=float) ** exponent
 
 
+def repetition_terms(N, D, unique_tokens, A, B, alpha, beta):
+    """(U_N, R_N, U_D, R_D) of Muennighoff et al. 2023 Eq. 5 for N params trained on D tokens drawn from
+    ``unique_tokens`` unique ones (docs/fitting.md §2.5): U_D = min(U, D), R_D = max(D/U_D − 1, 0) (repetitions beyond
+    the first epoch); U_N = min(N, N_opt(U_D)), the Chinchilla-optimal size for U_D tokens, N_opt(D) = G·(D·G)^(β/α)
+    (datablations README ``D_to_N``), and R_N = max(N/U_N − 1, 0) (excess parameters)."""
+    N, D, U = (np.asarray(x, dtype=float) for x in (N, D, unique_tokens))
+    U_D = np.minimum(U, D)
+    R_D = np.maximum(D / U_D - 1.0, 0.0)
+    G = chinchilla_G(A, B, alpha, beta)
+    with np.errstate(over="ignore"):
+        U_N = np.minimum(N, (U_D * G) ** (beta / alpha) * G)
+    R_N = np.maximum(N / U_N - 1.0, 0.0)
+    return U_N, R_N, U_D, R_D
+
+
+def repetition_effective(U, R, R_star):
+    """Effective count U + U·R*·(1 − exp(−R/R*)) of U unique items repeated R extra times (Muennighoff et al. 2023
+    Eq. 5: D′ with U_D, R_D, R_D*; N′ with U_N, R_N, R_N*). R* is a decay constant: the k-th repetition is worth
+    about exp(−k/R*) of a fresh item, so the effective count saturates at U·(1 + R*) as R → ∞."""
+    U, R = np.asarray(U, dtype=float), np.asarray(R, dtype=float)
+    return U + U * R_star * -np.expm1(-R / R_star)
+
+
+def data_constrained_effective(N, D, unique_tokens, A, B, alpha, beta, R_D_star, R_N_star):
+    """Muennighoff et al. 2023 effective (N′, D′) (Eq. 5; docs/fitting.md §2.5), from :func:`repetition_terms` and
+    :func:`repetition_effective`. The loss is ``chinchilla_loss(N′, D′, ...)``."""
+    U_N, R_N, U_D, R_D = repetition_terms(N, D, unique_tokens, A, B, alpha, beta)
+    return repetition_effective(U_N, R_N, R_N_star), repetition_effective(U_D, R_D, R_D_star)
+
+
 @dataclass(frozen=True)
 class ScalingLaw:
     """A scaling law with its provenance. Build from JSON with :meth:`from_dict`, or get one from the catalogue
@@ -246,18 +277,11 @@ class ScalingLaw:
         return {}
 
     def effective(self, N, D, unique_tokens):
-        """Muennighoff et al. 2023 effective (N', D') for D tokens drawn from ``unique_tokens`` unique ones."""
+        """Muennighoff et al. 2023 effective (N', D') for D tokens drawn from ``unique_tokens`` unique ones
+        (:func:`data_constrained_effective`)."""
         p = self.params
-        N, D, U = (np.asarray(x, dtype=float) for x in (N, D, unique_tokens))
-        U_D = np.minimum(U, D)
-        R_D = np.maximum(D / U_D - 1.0, 0.0)
-        D_eff = U_D + U_D * p["R_D_star"] * (1.0 - np.exp(-R_D / p["R_D_star"]))
-        # U_N: the compute-optimal size for the unique data (the datablations "D_to_N" rule)
-        G = chinchilla_G(p["A"], p["B"], p["alpha"], p["beta"])
-        U_N = np.minimum(N, (U_D * G) ** (p["beta"] / p["alpha"]) * G)
-        R_N = np.maximum(N / U_N - 1.0, 0.0)
-        N_eff = U_N + U_N * p["R_N_star"] * (1.0 - np.exp(-R_N / p["R_N_star"]))
-        return N_eff, D_eff
+        return data_constrained_effective(N, D, unique_tokens, p["A"], p["B"], p["alpha"], p["beta"], p["R_D_star"],
+                                          p["R_N_star"])
 
     def component(self, key: str) -> ScalingLaw:
         """A named sub-law, e.g. Kaplan's ``L_N`` (Table 5) inside ``kaplan2020``."""

@@ -213,7 +213,8 @@ def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: in
     """
     if not (n_params > 0 and math.isfinite(n_params)):
         raise ScalePlanError("n_params must be a positive number", param="n_params")
-    best = None
+    label = name or f"llama-like-{n_params:.3g}"
+    best = None  # (err, width, layers, heads, kv heads, params_total)
     for d in range(256, 65537, 128):
         heads = d // 128
         if heads % tp:
@@ -222,18 +223,24 @@ def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: in
         if kv % tp and heads % tp == 0 and kv < tp:
             kv = tp
         base = max(1, round(d / 128))
+        # params_total is linear in the layer count: one shape per width gives every depth's count exactly
+        one = ModelShape(vocab=vocab, d_model=d, n_layers=1, n_heads=heads, n_kv_heads=kv, tied_embeddings=tied,
+                         name=label)
+        total1, per_layer = one.params_total, one.layer_params()
         for L in range(max(1, base // 2), base * 2 + 1):
             if L % pp:
                 continue
-            s = ModelShape(vocab=vocab, d_model=d, n_layers=L, n_heads=heads, n_kv_heads=kv,
-                           tied_embeddings=tied, name=name or f"llama-like-{n_params:.3g}")
-            err = abs(math.log(s.params_total / n_params)) + 0.02 * abs(math.log(d / (128 * L)))
+            total = total1 + (L - 1) * per_layer
+            err = abs(math.log(total / n_params)) + 0.02 * abs(math.log(d / (128 * L)))
             if best is None or err < best[0]:
-                best = (err, s)
-        if best and best[1].params_total > 4 * n_params and d > 1024:
+                best = (err, d, L, heads, kv, total)
+        if best and best[5] > 4 * n_params and d > 1024:
             break
     if best is None:
         raise ScalePlanError(f"no Llama-like shape fits {n_params:.3g} params with tp={tp}, pp={pp}")
+    _, d, L, heads, kv, _ = best
+    best = (best[0], ModelShape(vocab=vocab, d_model=d, n_layers=L, n_heads=heads, n_kv_heads=kv,
+                                tied_embeddings=tied, name=label))
     got = best[1].params_total
     if abs(math.log(got / n_params)) > math.log(1.25):  # outside the family's range: never substitute silently
         from .units import fmt_count

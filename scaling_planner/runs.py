@@ -10,6 +10,8 @@ Canonical columns (all floats, in base units):
 * ``loss``   loss in nats/token (or whatever monotone loss the log has).
 * ``step``   optimizer step (optional).
 * ``budget`` IsoFLOP budget label in FLOPs (optional).
+* ``U``      unique tokens the run's D tokens were drawn from (optional; D > U means repeated data, D/U epochs). Only
+             the data-constrained fit (Muennighoff et al. 2023; docs/fitting.md §3.9) reads it.
 
 Reading and validating logs (files or arrays) is :mod:`scaling_planner.io.runlog`.
 """
@@ -36,6 +38,7 @@ class RunTable:
     run: np.ndarray
     step: np.ndarray | None = None
     budget: np.ndarray | None = None
+    U: np.ndarray | None = None
     source: str = "<memory>"
     sha256: str | None = None
     param_count: str = "total"
@@ -64,7 +67,7 @@ class RunTable:
 
     def subset(self, mask: np.ndarray) -> RunTable:
         mask = np.asarray(mask)
-        opt = {k: (None if getattr(self, k) is None else getattr(self, k)[mask]) for k in ("step", "budget")}
+        opt = {k: (None if getattr(self, k) is None else getattr(self, k)[mask]) for k in ("step", "budget", "U")}
         return replace(self, N=self.N[mask], D=self.D[mask], C=self.C[mask], loss=self.loss[mask],
                        run=self.run[mask], **opt)
 
@@ -83,6 +86,8 @@ class RunTable:
             data["step"] = self.step
         if self.budget is not None:
             data["budget"] = self.budget
+        if self.U is not None:
+            data["U"] = self.U
         return pd.DataFrame(data)
 
     def describe(self) -> dict:

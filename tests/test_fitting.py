@@ -37,8 +37,9 @@ def test_approach3_reaches_epochs_global_optimum(epoch_fit):
     assert r.params["beta"] == pytest.approx(0.3672, abs=5e-4)
     assert r.params["A"] == pytest.approx(477.8, rel=0.01)
     assert r.params["B"] == pytest.approx(2143.9, rel=0.01)
-    assert r.info["n_starts"] == 4500
-    assert r.info["n_starts_at_best"] > 100  # reached from many grid starts, not one lucky one
+    # default screen: variable projection over 1,600 exponent pairs, several polished starts reach the optimum (the
+    # 4,500-start grid: tests/test_fitting_speed_forms.py::test_varpro_screen_reaches_the_4500_start_optimum_...)
+    assert r.info["screen"] == "varpro" and r.info["n_starts"] == 1600 and r.info["n_starts_at_best"] >= 2
     assert r.converged
     # a = beta/(alpha+beta) = 0.513 (Besiroglu et al. cell 59)
     assert r.derived["a"] == pytest.approx(0.514, abs=0.002)
@@ -186,7 +187,9 @@ def test_approach2_on_llama3_points_matches_paper():
     t = load_runs(EXAMPLES / "llama3_isoflops" / "isoflops_points.csv")
     r = fit_method("approach2", t, bootstrap=0)
     assert r.params["b"] == pytest.approx(0.53, abs=0.01)
-    assert r.params["k_D"] == pytest.approx(0.29, rel=0.1)
+    # A = 0.29 is not pinned by the 2-digit alpha (alpha ± 0.005 moves A by ~1.3x at these budgets); the paper's own
+    # extrapolation is: 3.8e25 FLOPs -> 402B parameters on 16.55T tokens (Sec. 3.2.1)
+    assert r.params["k_D"] * 3.8e25 ** r.params["b"] == pytest.approx(16.55e12, rel=0.15)
 
 
 # ------------------------------------------------------------------ bad input

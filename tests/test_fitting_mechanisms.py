@@ -269,7 +269,7 @@ def test_holdout_predicts_with_the_fitted_law():
 # ------------------------------------------------------------------ the registry
 def test_every_method_is_declared_once_with_a_known_law_form():
     assert tuple(registry.REGISTRY) == ("kaplan_N", "kaplan_D", "kaplan_C", "kaplan_ND", "approach1", "approach2",
-                                        "approach3")
+                                        "approach3", "data_constrained")
     for name, spec in registry.REGISTRY.items():
         assert spec.name == name and spec.law_form in laws.FORMS and spec.description
         assert spec.points in ("final", "all", "curves")

@@ -96,6 +96,11 @@ FILES: dict[str, str | bytes | None] = {
     "prices_bad.json": "{",
     "prices_neg.json": json.dumps({"a100-80": -2}),
     "prices_str.json": json.dumps({"a100-80": "cheap"}),
+    # conditions (--where, --group-by)
+    "conditions.csv": "dataset," + GOOD_ROWS.replace("\n", "\nc4,", GOOD_ROWS.count("\n") - 1)
+                      + "".join("rpj," + r + "\n" for r in GOOD_ROWS.splitlines()[1:]),
+    "conditions_small.csv": "dataset,N,D,loss\nc4,1e8,2e9,3.1\nc4,3e8,6e9,2.9\nrpj,1e8,2e9,3.3\nrpj,3e8,6e9,3.0\n",
+    "g.dataset-rpj.json": "{}",
 }
 
 # (id, args, what stderr must contain). "{d}" in an argument is the fixture folder.
@@ -283,6 +288,31 @@ CASES: list[tuple[str, list[str], str]] = [
     ("fit-save-report-same-path", ["fit", "{d}/good.csv", "--save", "{d}/s.md", "--report", "{d}/s.md"],
      "both name"),
     ("memory-report-no-dir", ["memory", "--model", "llama-3-8b", "--report", "{d}/nodir/m.html"], "does not exist"),
+    # ---- conditions: --where, --group-by, --holdout-by
+    ("fit-where-unknown-column", ["fit", "{d}/conditions.csv", "--where", "datset == 'c4'"],
+     "--where \"datset == 'c4'\": no column 'datset' (did you mean 'dataset'?)"),
+    ("fit-where-bad-syntax", ["fit", "{d}/conditions.csv", "--where", "dataset =="], "not a valid condition"),
+    ("fit-where-assignment", ["fit", "{d}/conditions.csv", "--where", "dataset = 'c4'"], "compare with =="),
+    ("fit-where-not-a-condition", ["fit", "{d}/conditions.csv", "--where", "N"], "is not a condition"),
+    ("fit-where-no-rows", ["fit", "{d}/conditions.csv", "--where", "dataset == 'c5'"],
+     "matches none of the 32 rows (dataset has 'c4', 'rpj')"),
+    ("fit-where-type", ["fit", "{d}/conditions.csv", "--where", "dataset > 3"], "cannot evaluate it"),
+    ("fit-where-markup", ["fit", "{d}/conditions.csv", "--where", "[bold]x == 1"], "[bold]x"),
+    ("fit-group-by-unknown", ["fit", "{d}/conditions.csv", "--group-by", "datset"],
+     "--group-by datset: no column 'datset'"),
+    ("fit-group-by-empty", ["fit", "{d}/conditions.csv", "--group-by", ","], "--group-by is empty"),
+    ("fit-group-by-values", ["fit", "{d}/good.csv", "--group-by", "loss"], "makes 16 groups of 16 rows"),
+    ("fit-group-by-all-too-small", ["fit", "{d}/conditions_small.csv", "--group-by", "dataset"],
+     "no group could be fitted: every one of the 2 groups: only 2 run(s)"),
+    ("fit-group-by-where-no-rows", ["fit", "{d}/conditions.csv", "--group-by", "dataset", "--where", "N > 1e12"],
+     "matches none"),
+    ("fit-group-save-exists", ["fit", "{d}/conditions.csv", "--group-by", "dataset", "--save", "{d}/g.json"],
+     "g.dataset-rpj.json: exists; pass --force"),
+    ("fit-group-bad-holdout-by", ["fit", "{d}/conditions.csv", "--group-by", "dataset", "--holdout", "1",
+                                  "--holdout-by", "flops"], "--holdout-by must be one of compute, size"),
+    ("fit-holdout-by-bad", ["fit", "{d}/good.csv", "--holdout", "1", "--holdout-by", "largest"], "--holdout-by"),
+    ("fit-holdout-by-size-too-many", ["fit", "{d}/good.csv", "--holdout", "3", "--holdout-by", "size"],
+     "--holdout 3 by size: the data has only 4 model sizes"),
 ]
 
 
@@ -346,3 +376,5 @@ def test_no_output_file_was_written_by_a_failed_command(results):
     assert (d / "existing.html").read_text() == "<html></html>"
     assert not (d / "x.json").exists()
     assert not (d / "same.md").exists() and not (d / "s.md").exists()  # a clash is refused before any write
+    assert not (d / "g.dataset-c4.json").exists()  # --group-by --save: every path checked before any is written
+    assert (d / "g.dataset-rpj.json").read_text() == "{}"

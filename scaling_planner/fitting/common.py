@@ -11,11 +11,46 @@ from ..errors import ScalePlanError
 def run_bootstrap_weights(run_ids: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_boot, n_points) weights: each replicate resamples RUNS with replacement; a point's weight is how many times
     its run was drawn (checkpoints of one run are correlated and move together; docs/fitting.md §3.2)."""
+    return run_bootstrap_counts(run_ids, n_boot, rng).dense()
+
+
+class RunWeights:
+    """The weights of :func:`run_bootstrap_weights` without the (n_boot, n_points) matrix of floats: the draw counts
+    per replicate and run (the smallest unsigned integer type that holds them) and each point's run. Indexing
+    ``w[rows, points]`` gathers that block as floats, so large tables cost n_boot x n_runs small integers."""
+
+    ndim = 2
+
+    def __init__(self, counts: np.ndarray, inv: np.ndarray):
+        self.counts, self.inv = counts, inv
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.counts.shape[0], self.inv.size
+
+    def __getitem__(self, key):
+        rows, points = key if isinstance(key, tuple) else (key, slice(None))
+        return self.counts[rows][..., self.inv[points]].astype(float)
+
+    def dense(self) -> np.ndarray:
+        return self[:, :]
+
+
+def run_bootstrap_counts(run_ids: np.ndarray, n_boot: int, rng: np.random.Generator) -> RunWeights:
+    """:func:`run_bootstrap_weights` as :class:`RunWeights` (the same draws from ``rng``, made a block of replicates
+    at a time)."""
     uniq, inv = np.unique(run_ids, return_inverse=True)
-    draws = rng.integers(0, uniq.size, size=(n_boot, uniq.size))
-    counts = np.zeros((n_boot, uniq.size))
-    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
-    return counts[:, inv]
+    u = uniq.size
+    counts = np.zeros((n_boot, u), dtype=np.uint8 if u <= 0xFF else np.uint16)  # a count is at most u (or < 2^16)
+    step = max(1, 1_000_000 // max(u, 1))
+    for i in range(0, n_boot, step):
+        k = min(step, n_boot - i)
+        draws = rng.integers(0, u, size=(k, u))  # the stream of one (n_boot, u) call, in row blocks
+        c = np.bincount((draws + (np.arange(k) * u)[:, None]).ravel(), minlength=k * u).reshape(k, u)
+        if c.max() > np.iinfo(counts.dtype).max:
+            counts = counts.astype(np.uint32)
+        counts[i:i + k] = c
+    return RunWeights(counts, inv)
 
 
 def percentile_ci(samples: np.ndarray, level: float = 0.95) -> list[float]:

@@ -14,17 +14,18 @@ import numpy as np
 LOSSES = ("huber", "mse", "asymmetric")
 
 
-def rho_psi(r: np.ndarray, loss: str = "huber", delta: float = 1e-3, asymmetry: float = 10.0):
-    """Return (rho(r), d rho/d r) elementwise."""
+def rho_psi(r: np.ndarray, loss: str = "huber", delta: float = 1e-3, asymmetry: float = 10.0,
+            derivative: bool = True):
+    """Return (rho(r), d rho/d r) elementwise (the derivative None when ``derivative`` is False)."""
     if loss == "mse":
-        return 0.5 * r * r, r
+        return 0.5 * r * r, (r if derivative else None)
     a = np.abs(r)
     small = a <= delta
     rho = np.where(small, 0.5 * r * r, delta * (a - 0.5 * delta))
-    psi = np.where(small, r, delta * np.sign(r))
+    psi = np.where(small, r, delta * np.sign(r)) if derivative else None
     if loss == "asymmetric":
         w = np.where(r > 0, asymmetry, 1.0)
-        return rho * w, psi * w
+        return rho * w, (psi * w if derivative else None)
     if loss != "huber":
         raise ValueError(f"unknown loss {loss!r}")
     return rho, psi
@@ -38,21 +39,53 @@ def _finite(f, g):
     return f, g
 
 
-def _blocked(one, weights, block: int):
-    """fg(theta, rows) that evaluates ``one(theta_block, weights_block)`` on row blocks, so the (rows x points)
-    temporaries stay small (over ~128 KB glibc mmaps each one and page-faults it on every call)."""
+# (rows x points) elements per temporary: 48 KB. Measured on a 2-core machine (benchmarks/bench_fit.py), ns per
+# point and start of chinchilla_fg at 240 / 1k / 100k points: 6,000 -> 19 / 18 / 17; 15,000 -> 45 / 42 / 91 (the ~10
+# live temporaries then no longer stay in cache, and blocks over ~128 KB are mmap'ed and page-faulted on every call).
+BLOCK_ELEMENTS = 6_000
+
+
+def _block_shape(n: int, block_elements: int = BLOCK_ELEMENTS) -> tuple[int, int]:
+    """(rows, points) of one block: whole rows while a row fits the budget, else one row cut into point chunks, so
+    each (rows x points) temporary stays under ``block_elements`` whatever the number of points and the cost per point
+    stays flat (over ~128 KB glibc mmaps each temporary and page-faults it on every call)."""
+    n = max(int(n), 1)
+    if n <= block_elements:
+        return max(1, block_elements // n), n
+    return 1, block_elements
+
+
+def _weights_block(weights, rows, rs: slice, ps: slice):
+    """The (rows x points) block of ``weights``: None, (n,), (R, n) or a :class:`~.common.RunWeights`; ``rows`` maps
+    the working rows to the problems' rows (None: the identity)."""
+    if weights is None:
+        return None
+    if weights.ndim == 1:
+        return weights[ps]
+    r = rs if rows is None else np.asarray(rows)[rs]
+    return weights[r, ps]
+
+
+def _blocked(one, n: int, weights, block: tuple[int, int]):
+    """fg(theta, rows) that sums ``one(theta_block, weights_block, point_slice) -> (f, g)`` over blocks of rows and
+    chunks of points (:func:`_block_shape`), then marks non-finite rows (:func:`_finite`)."""
+    rb, pc = block
 
     def fg(theta, rows):
-        W = None if weights is None else (weights if weights.ndim == 1 else weights[rows])
         k = theta.shape[0]
-        if k <= block:
-            return one(theta, W)
-        f = np.empty(k)
-        g = np.empty_like(theta)
-        for i in range(0, k, block):
-            sl = slice(i, i + block)
-            f[sl], g[sl] = one(theta[sl], None if W is None else (W if W.ndim == 1 else W[sl]))
-        return f, g
+        if k <= rb and pc >= n:
+            f, g = one(theta, _weights_block(weights, rows, slice(0, k), slice(0, n)), slice(0, n))
+            return _finite(f, g)
+        f = np.zeros(k)
+        g = np.zeros_like(theta, dtype=float)
+        for i in range(0, k, rb):
+            rs = slice(i, min(i + rb, k))
+            for j in range(0, n, pc):
+                ps = slice(j, min(j + pc, n))
+                fi, gi = one(theta[rs], _weights_block(weights, rows, rs, ps), ps)
+                f[rs] += fi
+                g[rs] += gi
+        return _finite(f, g)
 
     return fg
 
@@ -65,20 +98,17 @@ def make_fg(model, data, lnL, *, loss="huber", delta=1e-3, asymmetry=10.0, weigh
     """
 
     n = len(lnL)
-    block = max(4, 6_000 // max(n, 1))  # keep (block x n x p) temporaries small (see chinchilla_fg)
 
-    def one(theta, w):
-        pred, jac = model(theta, data)
-        r = pred - lnL
+    def one(theta, w, ps):
+        pred, jac = model(theta, tuple(d[..., ps] for d in data))
+        r = pred - lnL[ps]
         rho, psi = rho_psi(r, loss, delta, asymmetry)
         if w is not None:
             rho = rho * w
             psi = psi * w
-        f = rho.sum(axis=1)
-        g = np.einsum("kn,knp->kp", psi, jac)
-        return _finite(f, g)
+        return rho.sum(axis=1), np.einsum("kn,knp->kp", psi, jac)
 
-    return _blocked(one, weights, block)
+    return _blocked(one, n, weights, _block_shape(n))
 
 
 def offset_power_model(theta, data):
@@ -95,32 +125,40 @@ def offset_power_model(theta, data):
     return pred, np.stack([p1, p2, -p2 * lnX], axis=-1)
 
 
-def chinchilla_fg(lnN, lnD, lnL, *, loss="huber", delta=1e-3, asymmetry=10.0, weights=None, block=None):
+def chinchilla_fg(lnN, lnD, lnL, *, loss="huber", delta=1e-3, asymmetry=10.0, weights=None, block=None,
+                  tied: bool = False, gradient: bool = True):
     """Fused, cache-blocked objective + gradient of the Approach-3 model
     log L_hat = LSE(a - alpha·ln N, b - beta·ln D, e), theta = (a, b, e, alpha, beta); A = e^a, B = e^b, E = e^e.
-    About 4x faster on the 4,500-start grid than unblocked arrays: the (starts x points) temporaries stay in cache.
-    Blocks are kept under ~120 KB per temporary: larger ones are mmap'ed and page-faulted on every call (glibc)."""
-    if block is None:
-        block = max(8, 15_000 // max(len(lnN), 1))
+    ``tied``: one exponent for N and D (Gadre et al. 2024), theta = (a, b, e, alpha) and beta = alpha
+    (docs/fitting.md §3.1). Several times faster than unblocked arrays: the (starts x points) temporaries stay in
+    cache (:data:`BLOCK_ELEMENTS`); ``block`` = (rows, points) per block overrides :func:`_block_shape`.
+    ``gradient=False``: the objective alone (the gradient returned is zeros), about twice as fast, for screens."""
+    lnN, lnD, lnL = (np.asarray(v, dtype=float) for v in (lnN, lnD, lnL))
+    n = len(lnL)
 
-    def one(th, w):
-        a, b, e, al, be = th.T
-        u1 = a[:, None] - al[:, None] * lnN
+    def one(th, w, ps):
+        a, b, e, al = th[:, 0], th[:, 1], th[:, 2], th[:, 3]
+        be = al if tied else th[:, 4]
+        xN, xD = lnN[ps], lnD[ps]
+        u1 = a[:, None] - al[:, None] * xN
         np.clip(u1, -700, 700, out=u1)
         np.exp(u1, out=u1)
-        u2 = b[:, None] - be[:, None] * lnD
+        u2 = b[:, None] - be[:, None] * xD
         np.clip(u2, -700, 700, out=u2)
         np.exp(u2, out=u2)
         E = np.exp(np.clip(e, -700, 700))
         s = u1 + u2
         s += E[:, None]
         r = np.log(s)
-        r -= lnL
-        rho, psi = rho_psi(r, loss, delta, asymmetry)
+        r -= lnL[ps]
+        rho, psi = rho_psi(r, loss, delta, asymmetry, derivative=gradient)
         if w is not None:
             rho *= w
-            psi *= w
         f = rho.sum(axis=1)
+        if not gradient:
+            return f, np.zeros_like(th)
+        if w is not None:
+            psi *= w
         q = psi / s
         w1 = q * u1
         w2 = q * u2
@@ -128,19 +166,25 @@ def chinchilla_fg(lnN, lnD, lnL, *, loss="huber", delta=1e-3, asymmetry=10.0, we
         g[:, 0] = w1.sum(axis=1)
         g[:, 1] = w2.sum(axis=1)
         g[:, 2] = q.sum(axis=1) * E
-        g[:, 3] = -(w1 @ lnN)
-        g[:, 4] = -(w2 @ lnD)
-        return _finite(f, g)
+        g[:, 3] = -(w1 @ xN)
+        if tied:
+            g[:, 3] -= w2 @ xD
+        else:
+            g[:, 4] = -(w2 @ xD)
+        return f, g
 
-    return _blocked(one, weights, block)
+    return _blocked(one, n, weights, _block_shape(n) if block is None else block)
 
 
 def kaplan_joint_fg(lnN, lnD, lnL, *, loss="huber", delta=1e-3, asymmetry=10.0, weights=None):
     """Fused objective + gradient of the Kaplan joint model (log L_hat = alpha_D·LSE(r·(u - ln N), v - ln D),
     r = alpha_N/alpha_D, theta = (u = ln N_c, v = ln D_c, alpha_N, alpha_D))."""
-    block = max(8, 15_000 // max(len(lnN), 1))
+    lnN, lnD, lnL_all = (np.asarray(v, dtype=float) for v in (lnN, lnD, lnL))
+    n = len(lnL_all)
+    lnN_all, lnD_all = lnN, lnD
 
-    def one(th, w):
+    def one(th, w, ps):
+        lnN, lnD, lnL = lnN_all[ps], lnD_all[ps], lnL_all[ps]
         u, v, aN, aD = (th[:, i:i + 1] for i in range(4))
         aD_safe = np.where(np.abs(aD) < 1e-12, 1e-12, aD)
         r = aN / aD_safe
@@ -165,6 +209,6 @@ def kaplan_joint_fg(lnN, lnD, lnL, *, loss="huber", delta=1e-3, asymmetry=10.0, 
         g[:, 1] = (psi * (1 - p1)).sum(axis=1) * th[:, 3]
         g[:, 2] = (q1 * x).sum(axis=1)
         g[:, 3] = (psi * S).sum(axis=1) - (q1 * x).sum(axis=1) * r[:, 0]
-        return _finite(f, g)
+        return f, g
 
-    return _blocked(one, weights, block)
+    return _blocked(one, n, weights, _block_shape(n))

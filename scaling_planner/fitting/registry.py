@@ -7,7 +7,7 @@ from here through :func:`get`, at call time, so a test can swap a spec (``monkey
 
 from __future__ import annotations
 
-from . import approach1, approach2, approach3, kaplan
+from . import approach1, approach2, approach3, data_constrained, kaplan
 from .spec import MethodSpec
 
 REGISTRY: dict[str, MethodSpec] = {s.name: s for s in (
@@ -18,6 +18,7 @@ REGISTRY: dict[str, MethodSpec] = {s.name: s for s in (
     approach1.SPEC,
     approach2.SPEC,
     approach3.SPEC,
+    data_constrained.SPEC,
 )}
 
 

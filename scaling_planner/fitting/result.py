@@ -139,7 +139,35 @@ class FitReport:
     def to_dict(self) -> dict:
         return {"input": _clean(self.input), "fits": [f.to_dict() for f in self.fits],
                 "skipped": dict(self.skipped), "options": _clean(self.options),
-                "at_flops": _clean(self.at_flops), "at_flops_source": self.at_flops_source or None}
+                "at_flops": _clean(self.at_flops), "at_flops_source": self.at_flops_source or None,
+                "holdout": _clean(self.holdout_summary())}
+
+    def holdout_table(self) -> list[dict]:
+        """The holdout check of every method side by side: one row per fit that has one, with ``method``, ``by``
+        (compute | size), ``k``, ``runs`` (how many runs were held out), ``n_points``, ``mean_abs_rel_error``,
+        ``max_abs_rel_error`` (of the predicted loss on the held-out runs), ``max_train_flops``, ``max_train_N``
+        (the largest compute and size fitted) and ``note`` (why there is no error, e.g. a method that predicts no
+        loss). Empty without a holdout."""
+        rows = []
+        for f in self.fits:
+            h = f.holdout
+            if not h:
+                continue
+            rows.append({"method": f.method, "by": h.get("by", "compute"), "k": h.get("k"),
+                         "runs": len(h.get("runs", [])), "n_points": h.get("n_points"),
+                         "mean_abs_rel_error": h.get("mean_abs_rel_error"),
+                         "max_abs_rel_error": h.get("max_abs_rel_error"),
+                         "max_train_flops": h.get("max_train_flops"), "max_train_N": h.get("max_train_N"),
+                         "note": h.get("note")})
+        return rows
+
+    def holdout_summary(self) -> dict | None:
+        """``{"k", "by", "methods": holdout_table()}``, or None without a holdout (the ``holdout`` key of
+        ``to_dict``)."""
+        k = self.options.get("holdout") if self.options else None
+        if not k:
+            return None
+        return {"k": int(k), "by": self.options.get("holdout_by", "compute"), "methods": self.holdout_table()}
 
     def get(self, method: str) -> FitResult | None:
         return next((f for f in self.fits if f.method == method), None)

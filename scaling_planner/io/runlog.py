@@ -12,6 +12,8 @@ Canonical columns (all floats, in base units):
              ``loss_unit="bits"`` / ``"ppl"``.
 * ``step``   optimizer step (optional).
 * ``budget`` IsoFLOP budget label in FLOPs (optional).
+* ``U``      unique tokens the D tokens were drawn from (optional), or ``epochs`` (then U = D/epochs): repeated data,
+             read only by the data-constrained fit (docs/fitting.md §3.9).
 
 Columns holding log10 of N, D, C or the budget are converted with ``log10=(column, ...)``. Missing quantities are
 derived with C = 6·N·D; every derivation and conversion is recorded in ``RunTable.derived``. Values that look like
@@ -33,8 +35,8 @@ from ..errors import ScalePlanError
 from ..runs import RunTable
 from ..units import flops_unit_factor, parse_quantity
 
-CANONICAL = ("run", "N", "D", "C", "loss", "step", "budget")
-NUMERIC = ("N", "D", "C", "loss", "step", "budget")
+CANONICAL = ("run", "N", "D", "C", "loss", "step", "budget", "U", "epochs")
+NUMERIC = ("N", "D", "C", "loss", "step", "budget", "U", "epochs")
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "run": ("run", "run_id", "name", "model", "experiment"),
@@ -45,6 +47,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "loss": ("loss", "val_loss", "eval_loss", "validation_loss", "train_loss"),
     "step": ("step", "steps", "iteration"),
     "budget": ("budget", "budget_flops", "compute_budget", "isoflop"),
+    "U": ("U", "unique_tokens", "n_unique_tokens"),
+    "epochs": ("epochs", "num_epochs", "n_epochs"),
 }
 PARAM_COUNTS = ("total", "non-embedding")
 
@@ -63,7 +67,7 @@ _ROLE_WORDS = {"N": "parameter counts", "D": "token counts", "C": "FLOPs", "budg
 _LOG10_RANGE = {"N": (2.0, 13.0), "D": (2.0, 16.0), "C": (5.0, 30.0), "budget": (5.0, 30.0)}
 
 
-def from_arrays(N=None, D=None, C=None, loss=None, run=None, step=None, budget=None, *,
+def from_arrays(N=None, D=None, C=None, loss=None, run=None, step=None, budget=None, U=None, epochs=None, *,
                 param_count: str = "total", source: str = "<memory>", loss_unit: str | None = None,
                 log10: str | tuple[str, ...] = ()) -> RunTable:
     """Build a RunTable from arrays (notebooks, tests). Same derivation and validation as :func:`load_runs`.
@@ -73,7 +77,7 @@ def from_arrays(N=None, D=None, C=None, loss=None, run=None, step=None, budget=N
     """
     import pandas as pd
 
-    cols = {"N": N, "D": D, "C": C, "loss": loss, "run": run, "step": step, "budget": budget}
+    cols = {"N": N, "D": D, "C": C, "loss": loss, "run": run, "step": step, "budget": budget, "U": U, "epochs": epochs}
     n = max(len(np.atleast_1d(v)) for v in cols.values() if v is not None)
     frame = pd.DataFrame({k: np.atleast_1d(v) for k, v in cols.items() if v is not None}, index=range(n))
     return _table_from_frame(frame, {k: k for k in frame.columns}, source=source, sha=None, flops_factor=1.0,
@@ -120,21 +124,115 @@ def _csv_lines(path: Path, sep: str, n_rows: int) -> tuple[list[str] | None, np.
     return header, (np.asarray(starts) if len(starts) == n_rows else None)
 
 
+_CSV_OPTIONS = dict(keep_default_na=False, na_values=[""], skipinitialspace=True)  # empty cells are missing
+_RAW_TEXT = "scaleplan_raw_text"  # frame.attrs key of typed CSV reads: (column, row) -> the file's text of that cell
+
+
+class _LineNumbers:
+    """The file line each data row starts on, found by a second pass over the file (:func:`_csv_lines`) only when
+    a message needs one (row numbers otherwise, as :func:`_read_frame` falls back to)."""
+
+    def __init__(self, path: Path, sep: str, n_rows: int):
+        self.path, self.sep, self.n_rows, self._lines = path, sep, n_rows, None
+
+    def _get(self) -> np.ndarray:
+        if self._lines is None:
+            _, lines = _csv_lines(self.path, self.sep, self.n_rows)
+            self._lines = lines if lines is not None else np.arange(self.n_rows) + 2
+        return self._lines
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __getitem__(self, i):
+        return self._get()[i]
+
+    def __array__(self, dtype=None, copy=None):
+        return self._get() if dtype is None else self._get().astype(dtype)
+
+
+def _csv_header(path: Path, sep: str) -> list[str] | None:
+    """The first record of the file (the header) as the csv module reads it, or None where it cannot."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            for rec in csv.reader(fh, delimiter=sep, skipinitialspace=True):
+                if rec:
+                    return rec
+    except (csv.Error, UnicodeDecodeError, OSError):
+        return None
+    return None
+
+
+def _read_csv_typed(path: Path, sep: str, columns: Mapping[str, str]):
+    """(frame, lines, header) like the text read, in a fraction of its time on large files, or None (then the text
+    read is used): the columns of the numeric roles are parsed by pandas' C parser and kept as numbers only when every
+    cell was a plain number or empty (integer columns, or floats with no infinity; its floats are correctly rounded,
+    as Python's, and it reads ``nan``, ``1.3B``, ``1,000``, ``1_000`` or ``True`` as text, so such a column is re-read
+    as text and parsed cell by cell as before). The file's own text of a typed cell, which messages quote, is
+    re-read on demand (``frame.attrs``); the line numbers too (:class:`_LineNumbers`)."""
+    import warnings
+
+    import pandas as pd
+
+    header = _csv_header(path, sep)
+    if header is None or len({h.strip() for h in header}) < len(header) or \
+            len({_norm(h) for h in header}) < len(header):
+        return None  # repeated (or nearly repeated) names: the text read's checks need the full pass
+    empty = pd.read_csv(path, sep=sep, nrows=0, **_CSV_OPTIONS)
+    try:
+        mapping, _ = _map_columns(empty, dict(columns), str(path), header)
+    except ScalePlanError:
+        return None  # the text read reports it
+    names = [str(c) for c in empty.columns]
+    numeric = {mapping[k] for k in NUMERIC if k in mapping and mapping[k] in names}
+    numeric -= set(mapping.get("run", "").split("+"))  # run ids join the file's text
+    if not numeric:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mixed-type chunks (DtypeWarning): such a column is re-read as text below
+        frame = pd.read_csv(path, sep=sep, dtype={c: str for c in names if c not in numeric}, **_CSV_OPTIONS)
+    text = []
+    for c in numeric:
+        v = frame[c].to_numpy()
+        if not (v.dtype.kind in "iu" or (v.dtype.kind == "f" and not np.isinf(v).any())):
+            text.append(c)
+    if text:
+        raw = pd.read_csv(path, sep=sep, usecols=[names.index(c) for c in text], dtype=str, **_CSV_OPTIONS)
+        for c in text:
+            frame[c] = raw[c]
+
+    def raw_text(col: str, i: int):
+        cell = pd.read_csv(path, sep=sep, usecols=[names.index(col)], dtype=str, **_CSV_OPTIONS).iloc[i, 0]
+        return cell
+
+    frame.attrs[_RAW_TEXT] = raw_text
+    return frame, _LineNumbers(path, sep, len(frame)), header
+
+
 def _json_constant(name: str) -> str:
     """JSON's NaN/Infinity literals stay text, so the cell parser reports them instead of treating them as missing."""
     return name
 
 
-def _read_frame(path: Path):
-    """(frame, line of each row or None, raw header names or None)."""
+def _read_frame(path: Path, columns: Mapping[str, str] | None = None):
+    """(frame, line of each row or None, raw header names or None).
+
+    CSV cells are text, except (when ``columns``, the ``--col`` overrides, is given) the columns of the numeric roles,
+    which pandas' C parser reads as numbers when that gives exactly the floats the cell parser would: see
+    :func:`_read_csv_typed`."""
     import pandas as pd
 
     ext = path.suffix.lower()
     try:
         if ext in (".csv", ".txt", ".tsv"):
             sep = "\t" if ext == ".tsv" else ","
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                                skipinitialspace=True)
+            if columns is not None:
+                typed = _read_csv_typed(path, sep, columns)
+                if typed is not None:
+                    return typed
+            frame = pd.read_csv(path, sep=sep, dtype=str, **_CSV_OPTIONS)
             header, lines = _csv_lines(path, sep, len(frame))
             if lines is None:
                 lines = np.arange(len(frame)) + 2
@@ -279,6 +377,51 @@ def _where(i: int, lines) -> str:
     return f"row {i + 1} (line {int(lines[i])})" if lines is not None else f"row {i + 1}"
 
 
+_PLAIN_CHARS = np.zeros(129, dtype=bool)  # characters of a plain number (_PLAIN); 0 pads numpy's fixed-width text
+_PLAIN_CHARS[[0, *map(ord, "0123456789+-.eE \t\n\r\f\v")]] = True
+_PLAIN_MAX_LEN = 40  # longer cells take the cell-by-cell path
+
+
+def _plain_numbers(obj: np.ndarray, missing: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Mask of the text cells of ``obj`` that are plain numbers (``_PLAIN``: sign, digits, point, exponent,
+    surrounding white space) with a finite value, whose floats are written into ``out``. Vectorised: a cell made only
+    of those characters, with a digit, is a plain number exactly when Python's ``float`` reads it, and gets the same
+    float as the cell-by-cell parser (docs/fitting.md §1)."""
+    import pandas as pd
+
+    n = len(obj)
+    mask = np.zeros(n, dtype=bool)
+    cand = ~missing
+    if pd.api.types.infer_dtype(obj[cand], skipna=False) != "string":
+        cand &= np.fromiter((isinstance(v, str) for v in obj), dtype=bool, count=n)
+    idx = np.flatnonzero(cand)
+    if idx.size:
+        idx = idx[np.fromiter(map(len, obj[idx]), dtype=np.intp, count=idx.size) <= _PLAIN_MAX_LEN]
+    if not idx.size:
+        return mask
+    text = obj[idx].astype(str)
+    if text.dtype.itemsize == 0:
+        return mask
+    codes = text.view(np.uint32).reshape(idx.size, -1)
+    ok = _PLAIN_CHARS[np.minimum(codes, 128)].all(axis=1) & ((codes >= 48) & (codes <= 57)).any(axis=1)
+    sel = idx[ok]
+    try:
+        vals = obj[sel].astype(float)
+    except ValueError:  # a malformed cell among them (1.2.3): find it cell by cell
+        vals = np.array([_float_or_nan(v) for v in obj[sel]], dtype=float)
+    fin = np.isfinite(vals)
+    out[sel[fin]] = vals[fin]
+    mask[sel[fin]] = True
+    return mask
+
+
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def _parse_column(values, path: str, col: str, lines, *, grouping: bool = True) -> np.ndarray:
     """Parse one column to floats. NaN in the result marks a missing value (empty cell, JSON null, missing key);
     anything else that is not a finite number (text, ``nan``, ``inf``, a decimal comma) is a ScalePlanError
@@ -294,19 +437,23 @@ def _parse_column(values, path: str, col: str, lines, *, grouping: bool = True) 
             raise ScalePlanError(f"{path}: {_where(i, lines)}, column {col!r}: {out[i]:g} is not a finite number; "
                                  "fix it, or leave the cell empty to drop the row")
         return out
-    ser = pd.Series(arr, dtype=object)
+    obj = arr if arr.dtype == object else arr.astype(object)
     out = np.full(len(arr), np.nan)
-    missing = ser.isna().to_numpy()
-    text = ser.where(ser.map(lambda v: isinstance(v, str)), None)
-    plain = text.str.fullmatch(_PLAIN).fillna(False).to_numpy(dtype=bool) & ~missing
-    if plain.any():
-        out[plain] = pd.to_numeric(ser[plain]).to_numpy(dtype=float)
-    for i in np.flatnonzero(~missing & ~(plain & np.isfinite(out))):
+    missing = pd.isna(obj)
+    plain = _plain_numbers(obj, missing, out)
+    seen: dict[str, float] = {}  # a column of sizes repeats a few cells ("1.3B"): each text is parsed once
+    for i in np.flatnonzero(~missing & ~plain):  # suffixes, separators, and what is not a number: cell by cell
         raw = arr[i]
-        if isinstance(raw, str) and not raw.strip():
-            continue  # blank cell: missing
+        if isinstance(raw, str):
+            if raw in seen:
+                out[i] = seen[raw]
+                continue
+            if not raw.strip():
+                continue  # blank cell: missing
         try:
             out[i] = parse_quantity(raw, grouping=grouping)
+            if isinstance(raw, str):
+                seen[raw] = out[i]
         except (ValueError, TypeError) as e:
             tail = ("fix it, or leave the cell empty to drop the row" if "finite" in str(e)
                     else "fix the cell or drop the row")
@@ -317,8 +464,12 @@ def _parse_column(values, path: str, col: str, lines, *, grouping: bool = True) 
 
 def load_runs(path: str | Path, columns: Mapping[str, str] | None = None, *, flops_unit: str = "flops",
               param_count: str = "total", loss_unit: str | None = None,
-              log10: str | tuple[str, ...] | list[str] = ()) -> RunTable:
+              log10: str | tuple[str, ...] | list[str] = (), where: str | None = None) -> RunTable:
     """Read a run log (CSV, TSV, JSON Lines, JSON array, Parquet) into a validated RunTable.
+
+    ``where`` keeps the rows for which a condition over the file's column names holds (pandas query syntax, e.g.
+    ``'dataset == "c4" and N > 1e8'``; :func:`scaling_planner.io.conditions.filter_rows`), recorded in ``derived``.
+    One table per condition: :func:`load_run_groups`.
 
     ``columns`` overrides the alias mapping, e.g. ``{"loss": "my_loss"}``; ``{"run": "model+peak_lr"}`` joins
     several columns into one run id. ``flops_unit="pf-days"`` converts a compute column given in PF-days.
@@ -353,17 +504,78 @@ def load_runs(path: str | Path, columns: Mapping[str, str] | None = None, *, flo
     if p.is_dir():
         raise ScalePlanError(f"{p}: is a directory; pass a run-log file")
     sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    frame, lines, header = _read_frame(p, dict(columns or {}) if where is None else None)  # typed number columns
+    if len(frame) == 0:
+        raise ScalePlanError(f"{p}: no rows")
+    note = None
+    if where is not None:
+        from .conditions import filter_rows
+
+        frame, lines, note = filter_rows(frame, lines, where, str(p))
+    mapping, warns = _map_columns(frame, dict(columns or {}), str(p), header)
+    table = _table_from_frame(frame, mapping, source=p.name, sha=sha, flops_factor=flops_unit_factor(flops_unit),
+                              param_count=param_count, lines=lines, warnings=warns, path=str(p), loss_unit=unit,
+                              log10=logs)
+    return table if note is None else _with_note(table, note)
+
+
+def _with_note(table: RunTable, note: str) -> RunTable:
+    from dataclasses import replace
+
+    return replace(table, derived=(note, *table.derived))
+
+
+def load_run_groups(path: str | Path, columns: Mapping[str, str] | None = None, *, group_by: str | list[str],
+                    where: str | None = None, flops_unit: str = "flops", param_count: str = "total",
+                    loss_unit: str | None = None, log10: str | tuple[str, ...] | list[str] = ()):
+    """One RunTable per condition: the rows of a run log (those where ``where`` holds) split by the values of the
+    ``group_by`` columns (file column names: ``"dataset,warmup"`` or a list), each group read and validated as
+    :func:`load_runs` reads a file (so run ids are checked within a group). Returns a
+    :class:`~scaling_planner.io.conditions.RunGroups`: ``{name: RunTable}`` with names ``col=value`` joined by ``,``
+    (``dataset=c4,warmup=long``), in the order the groups first appear. A group whose rows cannot be read is listed
+    in ``RunGroups.skipped`` with the reason; when no group can be read, the first reason is the error."""
+    from .conditions import RunGroups, filter_rows, parse_group_by, split_rows, take_rows
+
+    by = parse_group_by(group_by)
+    unit = _check_loss_unit(loss_unit)
+    logs = _log10_names(log10)
+    p = Path(path)
+    if not p.exists():
+        raise ScalePlanError(f"{p}: no such file")
+    if p.is_dir():
+        raise ScalePlanError(f"{p}: is a directory; pass a run-log file")
+    sha = hashlib.sha256(p.read_bytes()).hexdigest()
     frame, lines, header = _read_frame(p)
     if len(frame) == 0:
         raise ScalePlanError(f"{p}: no rows")
+    n_rows = len(frame)
+    note = None
+    if where is not None:
+        frame, lines, note = filter_rows(frame, lines, where, str(p))
     mapping, warns = _map_columns(frame, dict(columns or {}), str(p), header)
-    return _table_from_frame(frame, mapping, source=p.name, sha=sha, flops_factor=flops_unit_factor(flops_unit),
-                             param_count=param_count, lines=lines, warnings=warns, path=str(p), loss_unit=unit,
-                             log10=logs)
+    tables, skipped, keys = {}, {}, {}
+    for name, (key, rows) in split_rows(frame, by, str(p)).items():
+        keys[name] = key
+        try:
+            t = _table_from_frame(take_rows(frame, rows), mapping, source=p.name, sha=sha,
+                                  flops_factor=flops_unit_factor(flops_unit), param_count=param_count,
+                                  lines=None if lines is None else np.asarray(lines)[rows], warnings=list(warns),
+                                  path=str(p), loss_unit=unit, log10=logs)
+        except ScalePlanError as e:
+            skipped[name] = str(e)
+            continue
+        tables[name] = t if note is None else _with_note(t, note)
+    if not tables:
+        name, why = next(iter(skipped.items()))
+        rest = f"; {len(skipped) - 1} other group(s) failed too" if len(skipped) > 1 else ""
+        raise ScalePlanError(f"group {name}: {why}{rest}")
+    return RunGroups(tables, skipped=skipped, by=by, conditions=keys, where=where, rows=n_rows)
 
 
 def _cell(frame, col: str, i: int) -> str:
     v = frame[col].iloc[i]
+    if not isinstance(v, str) and _RAW_TEXT in frame.attrs:  # a typed CSV column: quote the file's own text
+        v = frame.attrs[_RAW_TEXT](col, i)
     return repr(v.strip()) if isinstance(v, str) else f"{float(v):g}" if isinstance(v, (int, float, np.number)) \
         else repr(v)
 
@@ -409,7 +621,7 @@ def _table_from_frame(frame, mapping, *, source, sha, flops_factor, param_count,
     if missing.any():
         warnings.append(f"dropped {int(missing.sum())} row(s) with missing values in "
                         + ", ".join(dict.fromkeys(mapping[k] for k in used)))
-    for k in used + [k for k in ("step", "budget") if k in num]:
+    for k in used + [k for k in ("step", "budget", "U", "epochs") if k in num]:
         if k in log_roles:
             continue  # log10 values may be <= 0; checked after the conversion
         vals = num[k]
@@ -468,18 +680,23 @@ def _table_from_frame(frame, mapping, *, source, sha, flops_factor, param_count,
                 how = next((d.split(" (")[0] for d in derived if d.startswith(f"{k} = ")), f"{k} after conversion")
                 raise ScalePlanError(f"{path}: {_where(i, lines)}: {how} is out of range for a float ({vals[bad][0]:g});"
                                      " check the units of N, D and C in that row")
+    if "U" not in num and "epochs" in num:  # unique tokens from the epoch count (Muennighoff et al. 2023: D/U epochs)
+        num["U"] = num["D"] / num["epochs"]
+        derived.append(f"U = D/{mapping['epochs']} (unique tokens from the epoch count)")
     if "run" in mapping:
         warnings += _check_run_ids(run, num, mapping, kept_frame, path)
 
-    key = np.stack([num["N"], num["D"], num["loss"]], axis=1)
+    import pandas as pd
+
+    key = {"N": num["N"], "D": num["D"], "loss": num["loss"]}
     if "run" in mapping:
-        key = np.c_[key, np.unique(run, return_inverse=True)[1]]
-    _, counts = np.unique(key, axis=0, return_counts=True)
-    if (counts > 1).any():
-        warnings.append(f"{int((counts - 1)[counts > 1].sum())} duplicate row(s) (same run, N, D and loss)")
+        key["run"] = pd.factorize(run)[0]
+    dups = int(pd.DataFrame(key).duplicated().sum())  # rows equal to an earlier row (hashed, not sorted)
+    if dups:
+        warnings.append(f"{dups} duplicate row(s) (same run, N, D and loss)")
 
     return RunTable(N=num["N"], D=num["D"], C=num["C"], loss=num["loss"], run=run, step=num.get("step"),
-                    budget=num.get("budget"), source=source, sha256=sha, param_count=param_count,
+                    budget=num.get("budget"), U=num.get("U"), source=source, sha256=sha, param_count=param_count,
                     columns={k: v for k, v in mapping.items()}, derived=tuple(derived), warnings=tuple(warnings))
 
 
@@ -583,13 +800,18 @@ def _run_problems(run: np.ndarray, N: np.ndarray, D: np.ndarray, loss: np.ndarra
     """(ids with several N, rows repeating a run's D with a different loss, an example of each)."""
     import pandas as pd
 
-    df = pd.DataFrame({"run": run, "N": N, "D": D, "loss": loss})
+    codes, ids = pd.factorize(np.asarray(run))  # ids in order of first appearance; grouped as integers below
+    df = pd.DataFrame({"run": codes, "N": N, "D": D, "loss": loss})
     g = df.groupby("run", sort=False)["N"]
-    spread = (g.transform("max") > g.transform("min") * (1 + 1e-6)).to_numpy()
-    multi = list(dict.fromkeys(df["run"].to_numpy()[spread]))
+    spread = (g.max() > g.min() * (1 + 1e-6)).to_numpy()
+    multi = [str(ids[i]) for i in np.flatnonzero(spread)]
     nl = df.groupby(["run", "D"], sort=False)["loss"].nunique()
     extra = nl[nl > 1]
-    return multi, int((extra - 1).sum()), (extra.index[0] if len(extra) else None)
+    example = None
+    if len(extra):
+        r, d = extra.index[0]
+        example = (str(ids[r]), d)
+    return multi, int((extra - 1).sum()), example
 
 
 def _check_run_ids(run, num, mapping, frame, path) -> list[str]:

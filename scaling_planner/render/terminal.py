@@ -142,18 +142,152 @@ def fit_view(rep) -> Group:
         spec = method_spec(f.method)
         for line in (spec.notes(f) if spec is not None and spec.notes is not None else []):
             parts.append(Text("  " + line, style="dim"))
-        if f.holdout:
-            h = f.holdout
-            if "mean_abs_rel_error" in h:
-                parts.append(Text(f"  holdout: fitted without {len(h['runs'])} largest-compute run(s); loss error on "
-                                  f"them: mean {h['mean_abs_rel_error']:.2%}, max {h['max_abs_rel_error']:.2%}"))
-            else:
-                parts.append(Text(f"  holdout: {h.get('note')}", style="dim"))
         for w in f.warnings:
             parts.append(Text(f"  warning: {w}", style="yellow"))
+    hold = holdout_table(rep)
+    if hold is not None:
+        parts.append(hold)
     for m, why in rep.skipped.items():
         parts.append(Text(f"skipped {m}: {why}", style="dim"))
     return Group(*parts)
+
+
+def _holdout_what(k: int, by: str) -> str:
+    return (f"the {k} largest-compute run(s)" if by == "compute" else f"every run of the {k} largest model size(s)")
+
+
+def holdout_table(rep) -> Group | None:
+    """The holdout check of every method side by side (``FitReport.holdout_table()``): held-out runs, the error of
+    the predicted loss on them (mean and max |relative error|), the largest compute and size fitted, and below the
+    table why a method has no error (e.g. its law predicts no loss); None without a holdout."""
+    rows = rep.holdout_table() if hasattr(rep, "holdout_table") else []
+    if not rows:
+        return None
+    by, k = rows[0]["by"], rows[0]["k"] or len(rows[0].get("runs") or [])
+    t = Table(title=f"holdout: refit without {_holdout_what(k, by)}; |relative error| of the predicted loss on them",
+              title_justify="left")
+    for c in ("method", "held-out runs", "points", "mean |err|", "max |err|", "fitted to C", "fitted to N"):
+        t.add_column(c, justify="left" if c == "method" else "right")
+    notes = []
+    for r in rows:
+        if r.get("mean_abs_rel_error") is None:
+            t.add_row(r["method"], str(r["runs"]), "—", "—", "—", "", "")
+            note = r.get("note") or "no error"
+            notes.append(Text("  " + (note if note.startswith(r["method"]) else f"{r['method']}: {note}"),
+                              style="dim"))
+            continue
+        t.add_row(r["method"], str(r["runs"]), str(r["n_points"]), f"{r['mean_abs_rel_error']:.2%}",
+                  f"{r['max_abs_rel_error']:.2%}", _g(r.get("max_train_flops"), 3), fmt_count(r.get("max_train_N")))
+    return Group(t, *notes)
+
+
+def grouped_fit_view(grep) -> Group:
+    """A GroupedFitReport: one comparison table (a row per group and method: exponents, N_opt and loss at the common
+    budget with 95% intervals, and the holdout error when there is one), then each group's warnings and what was
+    skipped. The per-group parameter tables are in --json and the report."""
+    inp = grep.input
+    by = list(grep.by)
+    head = Text(f"{inp.get('file')}: {inp.get('groups_fitted')} of {inp.get('groups')} groups fitted"
+                + (f" by {', '.join(by)}" if by else "")
+                + (f" ({inp.get('rows_used')} of {inp.get('rows')} rows)" if inp.get("rows") else ""))
+    parts = [head]
+    if grep.where:
+        parts.append(Text(f"  rows where {grep.where}", style="dim"))
+    why = ("set with --at-flops" if grep.at_flops_source == "--at-flops" else
+           f"{grep.at_flops_source}; change with --at-flops")
+    parts.append(Text(f"N_opt and loss at C = {_g(grep.at_flops, 3)} FLOPs for every group ({why})", style="bold"))
+    notes: dict[str, list[str]] = {}
+    for g, r in grep.reports.items():
+        for note in list(r.input.get("derived", [])) + list(r.input.get("warnings", [])):
+            notes.setdefault(note, []).append(g)
+    for note, gs in notes.items():
+        if grep.where and note.startswith(f"rows where {grep.where}"):
+            continue
+        scope = "" if len(gs) == len(grep.reports) else f" ({', '.join(gs[:3])}{', ...' if len(gs) > 3 else ''})"
+        parts.append(Text(f"  note: {note}{scope}", style="yellow"))
+    rows = grep.comparison()
+    has_a = any("a" in r["exponents"] for r in rows)
+    other = [k for k in ("alpha", "beta", "alpha_N", "alpha_D", "alpha_C") if any(k in r["exponents"] for r in rows)]
+    hold = any(r["holdout"] for r in rows)
+    t = Table(title="comparison of the groups", title_justify="left")
+    # the group: its values under a header naming the columns (dataset, warmup: c4, long), or its name
+    t.add_column(", ".join(by) if by else "group", overflow="fold")
+    t.add_column("method", no_wrap=True)
+    if has_a:
+        t.add_column("a [95% CI]", justify="right")
+    if other:
+        t.add_column("loss exponents", justify="right")
+    has_n = any(_finite(r["N_opt"]) for r in rows)
+    has_loss = any(_finite(r["loss"]) for r in rows)
+    if has_n:
+        t.add_column("N_opt [95% CI]", justify="right")
+    if has_loss:
+        t.add_column("loss [95% CI]", justify="right")
+    if hold:
+        t.add_column("holdout |err| mean / max", justify="right")
+    caption = (["a: N_opt ∝ C^a"] if has_a else []) + (["N_opt and loss at the common budget"] if has_n or has_loss
+                                                       else [])
+    if other:
+        caption.append("loss exponents: " + ", ".join(
+            x for x in ("α, β of E + A/N^α + B/D^β" if {"alpha", "beta"} & set(other) else "",
+                        "α_X of L ∝ X^-α_X" if {"alpha_N", "alpha_D", "alpha_C"} & set(other) else "") if x))
+    prev = None
+    sections = len(rows) > len({r["group"] for r in rows})  # a rule between groups when they have several rows
+    for r in rows:
+        if prev is not None and r["group"] != prev and sections:
+            t.add_section()
+        first = r["group"] != prev
+        prev = r["group"]
+        label = ", ".join(r["keys"].get(c, "") for c in by) if by else r["group"]
+        cells = [label if first else ""]
+        cells.append(r["method"] + ("" if r["converged"] else " (not usable)"))
+        ex, ci = r["exponents"], r["ci95"]
+        if has_a:
+            cells.append(f"{ex['a']:.3f}{_ci_text(ci.get('a'), 3)}" if "a" in ex else "—")
+        if other:
+            cells.append(" ".join(f"{_GREEK.get(k, k)} {ex[k]:.3f}" for k in other if k in ex) or "—")
+        if has_n:
+            cells.append(f"{fmt_count(r['N_opt'])} {_ci_counts(ci.get('N_opt'))}" if _finite(r["N_opt"]) else "—")
+        if has_loss:
+            cells.append(f"{r['loss']:.4g}{_ci_text(ci.get('loss'), 3)}" if _finite(r["loss"]) else "—")
+        if hold:
+            h = r["holdout"] or {}
+            cells.append(f"{h['mean_abs_rel_error']:.1%} / {h['max_abs_rel_error']:.1%}"
+                         if h.get("mean_abs_rel_error") is not None else "—")
+        t.add_row(*cells)
+    if hold:
+        h0 = next(r["holdout"] for r in rows if r["holdout"])
+        caption.append(f"holdout: each group refitted without {_holdout_what(h0['k'] or 0, h0['by'])}")
+    t.caption = "; ".join(caption)
+    parts.append(t)
+    for g, r in grep.reports.items():
+        for f in r.fits:
+            if f.warnings:  # the first (the reason, when a fit is not usable); all of them in --json and the report
+                more = f" (+{len(f.warnings) - 1} more)" if len(f.warnings) > 1 else ""
+                parts.append(Text(f"  {g} {f.method}: warning: {f.warnings[0]}{more}", style="yellow"))
+        for m, why in r.skipped.items():
+            parts.append(Text(f"  {g}: skipped {m}: {why}", style="dim"))
+    for g, why in grep.skipped.items():
+        parts.append(Text(f"skipped group {g}: {why}", style="yellow"))
+    return Group(*parts)
+
+
+def _ci_text(ci, digits: int) -> str:
+    """' [lo, hi]' (a 95% interval after its value), or nothing when there is none."""
+    from ..units import fmt_ci
+
+    c = fmt_ci(ci, digits)
+    return "" if c == "—" else " " + c
+
+
+_GREEK = {"alpha": "α", "beta": "β", "alpha_N": "α_N", "alpha_D": "α_D", "alpha_C": "α_C"}
+
+
+def _ci_counts(ci) -> str:
+    """A 95% interval of counts: [412M, 566M]; empty when there is none."""
+    if not ci or len(ci) < 2 or not (_finite(ci[0]) and _finite(ci[1])):
+        return ""
+    return f"[{fmt_count(ci[0])}, {fmt_count(ci[1])}]"
 
 
 def models_table(shapes) -> Table:

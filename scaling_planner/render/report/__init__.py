@@ -62,3 +62,11 @@ def write_plan_report(plan, path: Path, command: str = "", force: bool = False) 
     from .plan import plan_content
 
     return _write(plan_content, plan, path, command, force)
+
+
+def write_grouped_fit_report(grep, path: Path, command: str = "", force: bool = False) -> Path:
+    """The report of a GroupedFitReport (``fit --group-by``): the comparison of the groups, figures overlaying
+    them, and each group's fits."""
+    from .groups import grouped_fit_content
+
+    return _write(grouped_fit_content, grep, path, command, force)

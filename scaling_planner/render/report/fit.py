@@ -62,8 +62,8 @@ def fit_content(frep, command: str = "") -> Report:
         if spec is not None and spec.notes is not None:
             note += "".join(f"; {line}" for line in spec.notes(f))
         if f.holdout and "mean_abs_rel_error" in f.holdout:
-            note += (f"; holdout of {len(f.holdout['runs'])} largest runs: mean |rel. error| "
-                     f"{f.holdout['mean_abs_rel_error']:.2%}")
+            note += (f"; holdout of {len(f.holdout['runs'])} largest runs (by {f.holdout.get('by', 'compute')}): "
+                     f"mean |rel. error| {f.holdout['mean_abs_rel_error']:.2%}")
         rep.tables.append(Table(f"{f.method}", ["parameter", "value", "95% CI (bootstrap)"], rows, note))
         if f.holdout and f.holdout.get("points"):
             rep.tables.append(Table(f"{f.method}: held-out runs (fitted without them)",
@@ -85,6 +85,22 @@ def fit_content(frep, command: str = "") -> Report:
     for i, (fig, group) in enumerate(combined.items()):
         rep.figures.insert(i, Figure(plots.fit_figure(fig, group), f"{fig.caption} {conv}.",
                                      fig.title or f"{group[0].method} fit figure", fig.key or group[0].method))
+    hold = frep.holdout_table() if hasattr(frep, "holdout_table") else []
+    if hold:  # every method's extrapolation error side by side, before the per-method tables
+        h0 = hold[0]
+        what = (f"the {h0['k']} largest-compute run(s)" if h0["by"] == "compute"
+                else f"every run of the {h0['k']} largest model size(s)")
+        rep.tables.insert(0, Table(
+            f"Holdout: each method refitted without {what}",
+            ["method", "held-out runs", "points", "mean |rel. error|", "max |rel. error|", "fitted up to C (FLOPs)",
+             "fitted up to N"],
+            [[r["method"], r["runs"], r["n_points"] if r["n_points"] is not None else "—",
+              f"{r['mean_abs_rel_error']:.2%}" if finite(r["mean_abs_rel_error"]) else (r["note"] or "—"),
+              f"{r['max_abs_rel_error']:.2%}" if finite(r["max_abs_rel_error"]) else "—",
+              val(r["max_train_flops"]) if r["max_train_flops"] is not None else "—",
+              fmt_count(r["max_train_N"])] for r in hold],
+            "Error of the loss each method's law predicts for the held-out runs (their final points), fitted "
+            "without them: how each law extrapolates (docs/fitting.md §3.6)."))
     alloc = [f for f in frep.fits if (s := method_spec(f.method)) is not None and s.frontier and f.converged]
     if alloc:
         laws = [load_law(n) for n in FRONTIER_LAWS]

@@ -539,18 +539,23 @@ def plot_isoflop(result) -> Figure:
         m = B == C
         col = cmap(0.85 * float(bnorm(C)))  # colour by log compute (the colour bar's scale when there are many)
         ax.scatter(N[m], L[m], s=14, color=col)
-        xl = np.log(N[m])
-        with np.errstate(all="ignore"):
-            try:
-                c2, c1, c0 = np.polyfit(xl, L[m], 2)
-            except (ValueError, np.linalg.LinAlgError):
-                c2 = c1 = c0 = np.nan
-        xs = np.linspace(xl.min(), xl.max(), 100)
-        _curve(ax, np.exp(xs), c0 + c1 * xs + c2 * xs**2, f"parabola at {C:.2g} FLOPs", fig, notes, log_y=False,
+        if C in pd_.get("curves", {}):  # the fit's own curve: the window's parabola, or the spline
+            cx, cy = (np.asarray(v, dtype=float) for v in pd_["curves"][C])
+        else:
+            xl = np.log(N[m])
+            with np.errstate(all="ignore"):
+                try:
+                    c2, c1, c0 = np.polyfit(xl, L[m], 2)
+                except (ValueError, np.linalg.LinAlgError):
+                    c2 = c1 = c0 = np.nan
+            xs = np.linspace(xl.min(), xl.max(), 100)
+            cx, cy = np.exp(xs), c0 + c1 * xs + c2 * xs**2
+        _curve(ax, cx, cy, f"IsoFLOP curve at {C:.2g} FLOPs", fig, notes, log_y=False,
                color=col, lw=1, label="_nolegend_" if many else f"C = {fmt_sci(C)} FLOPs")
         v = next(v for v in verts if v["budget"] == C)
         ax.scatter([v["N_opt"]], [v["loss_opt"]], marker="v", color=col, edgecolor="black", s=40, zorder=4)
-    ax.scatter([], [], marker="v", color="white", edgecolor="black", s=40, label="vertex (parabola minimum)")
+    what = "interpolated minimum" if pd_.get("vertex") == "interpolated" else "parabola minimum"
+    ax.scatter([], [], marker="v", color="white", edgecolor="black", s=40, label=f"vertex ({what})")
     _log_axis(ax, "x", "count")
     ax.set_xlabel("parameters N")
     ax.set_ylabel("final loss (nats/token)")
@@ -712,6 +717,116 @@ def _frontier_ylim(ax, ref, fitted):
     else:
         lo, hi = max(min(r[0], f[0]), r[0] / 100), min(max(r[1], f[1]), r[1] * 100)
     ax.set_ylim(lo / 1.5, hi * 1.5)
+
+
+# ---------------------------------------------------------------------------------------------- groups
+def _group_colors(n: int) -> list:
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _group_label(grep, group: str) -> str:
+    keys = grep.keys.get(group)
+    return ", ".join(keys.values()) if keys else group
+
+
+@_styled
+def plot_groups(grep, method: str | None = None) -> Figure:
+    """Conditions overlaid (``fit --group-by``): for ``method``, each group's N_opt(C) (its 95% bootstrap band when
+    there are at most 6 groups) with the points it was fitted to (IsoFLOP vertices, envelope points), and each
+    group's final losses against compute with the method's loss along its compute-optimal frontier (or its IsoFLOP
+    vertices / envelope when the law predicts no loss); the common budget marked. ``method=None``: the losses only."""
+    groups = [g for g in grep.reports if method is None or grep.reports[g].get(method) is not None]
+    colors = dict(zip(groups, _group_colors(len(groups))))
+    n_panels = 1 if method is None else 2
+    fig, _, axes = _panels(n_panels, w=5.2, h=4.6)
+    axn, axl = (None, axes[0]) if method is None else axes
+    notes: list = []
+    at = grep.at_flops
+    cmin = min(float(grep.reports[g].table.C.min()) for g in groups) if groups else 1e18
+    cmax = max(float(grep.reports[g].table.C.max()) for g in groups) if groups else 1e20
+    hi = max(cmax, at or cmax) * 3
+    x = np.geomspace(cmin / 2, hi, 200)
+    n_vals, l_vals = [], []
+    few = len(groups) <= 6
+    for i, g in enumerate(groups):
+        rep = grep.reports[g]
+        col, label = colors[g], _group_label(grep, g)
+        mk = FIT_MARKERS[i % len(FIT_MARKERS)]
+        final = rep.table.final()
+        axl.scatter(final.C, final.loss, s=7, color=col, alpha=0.35, lw=0, label="_nolegend_")
+        l_vals += list(final.loss)
+        if method is None:
+            axl.scatter([], [], s=14, color=col, label=label)
+            continue
+        f = rep.get(method)
+        usable = f.converged
+        try:
+            law = f.to_law(method) if usable else None
+        except _EVAL_ERRORS:
+            law = None
+        tag = "" if usable else " (not usable)"
+        if law is not None and law.has_optimal:
+            nd = _evaluate(lambda c, law=law: np.array(law.optimal(c)), x)
+            n_y = nd[0] if nd is not None and nd.ndim == 2 else None
+            if few and f.samples and law.form != "power":
+                samples = {k: v for k, v in f.samples.items() if k in law.params}
+
+                def nopt(q, c, law=law):
+                    return _law_optimal(law.with_params({**law.params, **q}), c)[0]
+
+                _band(axn, x, nopt, samples, col, fig, notes, label=None, what=f"{label}: N_opt band", main=n_y)
+            if _curve(axn, x, n_y, f"{label}: N_opt", fig, notes, color=col, lw=1.8, label=label + tag) is not None:
+                n_vals += list(n_y[np.isfinite(n_y)])
+            if law.has_loss and nd is not None and nd.ndim == 2:
+                ly = _evaluate(lambda c, law=law, nd=nd: np.asarray(law.loss(nd[0], nd[1]), dtype=float), x)
+                _curve(axl, x, ly, f"{label}: compute-optimal loss", fig, notes, color=col, lw=1.8)
+        elif law is None:
+            axn.plot([], [], color=col, lw=1.8, label=label + tag)
+            _note(fig, notes, f"{label}: not drawn (the {method} fit is not usable)")
+        pts = _group_points(f)
+        if pts is not None:
+            Cp, Np, Lp = pts
+            axn.scatter(Cp, Np, s=12, color=col, marker=mk, edgecolor="white", lw=0.4, zorder=3)
+            n_vals += list(Np)
+            if Lp is not None and not (law is not None and law.has_loss):
+                o = np.argsort(Cp)
+                axl.plot(Cp[o], Lp[o], color=col, lw=1.2, marker=mk, ms=3.5, mec="white", mew=0.4)
+    axes_used = [a for a in (axn, axl) if a is not None]
+    for ax in axes_used:
+        if at:
+            ax.axvline(at, color="black", lw=1, ls=":", label=f"common budget {fmt_sci(at)} FLOPs")
+        _extrapolation(ax, cmax, hi)
+        _log_axis(ax, "x", "sci")
+        ax.set_xlim(x.min(), x.max())
+        ax.set_xlabel("training compute C (FLOPs, 6ND)")
+    if axn is not None:
+        _log_axis(axn, "y", "count")
+        _set_log_lim(axn, "y", n_vals)
+        axn.set_ylabel("optimal parameters N_opt")
+        axn.set_title(f"{method}: N_opt(C) by group")
+    _log_axis(axl, "y", "plain")
+    _set_log_lim(axl, "y", l_vals)
+    axl.set_ylabel("final loss (nats/token)")
+    axl.set_title("loss vs compute by group" + (f" ({method})" if method else ""))
+    _legend(fig, axes_used, notes, ncols=3 if n_panels == 2 else 2, width_in=5.2 * n_panels)
+    return fig
+
+
+def _group_points(f):
+    """(C, N_opt, loss or None) of the points a fit's N_opt(C) was fitted to: Approach 2's IsoFLOP vertices,
+    Approach 1's envelope (thinned to 40); None for the other methods."""
+    verts = [v for v in f.info.get("vertices", []) if all(np.isfinite(v.get(k, np.nan)) for k in ("budget", "N_opt"))]
+    if verts:
+        return (np.array([v["budget"] for v in verts], dtype=float), np.array([v["N_opt"] for v in verts], dtype=float),
+                np.array([v.get("loss_opt", np.nan) for v in verts], dtype=float))
+    pd_ = f.plot_data or {}
+    if "C_env" in pd_ and "N_env" in pd_:
+        C, N = np.asarray(pd_["C_env"], dtype=float), np.asarray(pd_["N_env"], dtype=float)
+        L = np.asarray(pd_.get("L_env", np.full(C.shape, np.nan)), dtype=float)
+        idx = np.unique(np.linspace(0, C.size - 1, min(C.size, 40)).astype(int)) if C.size else np.array([], int)
+        return C[idx], N[idx], L[idx]
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- memory / plan
