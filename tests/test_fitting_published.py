@@ -284,3 +284,17 @@ def test_cli_vertex_option(cli, tmp_path):
     assert f["info"]["vertex"] == "interpolated" and f["params"]["a"] == pytest.approx(0.70647, abs=0.005)
     code, stdout, err = cli("fit", csv, "--method", "approach2", "--vertex", "spline")
     assert code == 2 and "--vertex" in err
+
+
+def test_budget_uses_a_fitted_data_constrained_laws_decay_constants(tmp_path):
+    # budget --law FILE --unique-tokens U: the law's own R_D*, R_N*, not the catalogue's muennighoff2023 ones
+    from dataclasses import replace
+
+    from scaling_planner.planner import plan_budget
+
+    t = repeated_data_runs(noise=0.0)
+    law = fit(t, ["data_constrained"], base_law=SYN_BASE, bootstrap=0).to_law("dc")
+    fast = replace(law, params={**law.params, "R_D_star": 1.0})  # a repeated token worth far less
+    kw = dict(params=1e9, tokens=1e11, unique_tokens=2e10, gpu="h100", gpus=8)
+    a, b = plan_budget(law=law, **kw), plan_budget(law=fast, **kw)
+    assert a.loss < b.loss  # the decay constant came from the law given

@@ -665,7 +665,8 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         compare = tuple(n for n in defaults.COMPARE_LAWS if n != lw.name)[:2]
     compare_laws = [_resolve_law(c) for c in compare]
     if unique_tokens is not None and repetition is None:
-        repetition = _resolve_law(defaults.REPETITION_LAW).params
+        # a fitted data-constrained law carries its own R_D*, R_N* (fit --method data_constrained --save)
+        repetition = lw.params if lw.form == "data_constrained" else _resolve_law(defaults.REPETITION_LAW).params
     notes: list[str] = []
     extras: dict = {}
     _validate_precision(precision, g, framework)
