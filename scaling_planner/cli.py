@@ -605,8 +605,9 @@ def memory_cmd(
                                          "fp16 | fp8 (default: the framework's). fp8: Transformer Engine FP8 GEMMs "
                                          "(--framework megatron): mixed-fp32-grads states + cached FP8 weight copies, "
                                          "FP8 GEMM inputs."),
-    optimizer: str = typer.Option("adamw", "--optimizer", metavar="NAME", help="adamw | adamw-8bit | paged-adamw-8bit | sgd | "
-                                  "sgd-momentum | lion | adafactor"),
+    optimizer: str = typer.Option("adamw", "--optimizer", metavar="NAME", help="adamw | adamw-8bit | paged-adamw-8bit | "
+                                  "paged-adamw-32bit | sgd | sgd-momentum | lion | adafactor (paged: states in CUDA "
+                                  "unified memory, in the device peak only)"),
     zero: str = typer.Option("0", "--zero", metavar="STAGE", help="ZeRO stage 0-3 or FSDP name (no_shard, shard_grad_op, "
                              "full_shard)."),
     gpus: int = typer.Option(1, "--gpus", metavar="N", help="GPUs in the job."), tp: int = typer.Option(1, "--tp", metavar="N", help="Tensor-parallel size."), pp: int = typer.Option(1, "--pp", metavar="N", help="Pipeline-parallel size."),
@@ -618,19 +619,28 @@ def memory_cmd(
     recompute: str = typer.Option("none", "--recompute", metavar="MODE", help="none | selective | full"),
     attention: str = typer.Option("flash", "--attention", metavar="KIND", help="flash | eager"),
     chunked_ce: bool = typer.Option(False, "--chunked-ce", help="Chunked/fused cross-entropy (no full logits)."),
+    optimizer_in_bwd: bool = typer.Option(False, "--optimizer-in-bwd", help="torchtune optimizer_in_bwd: each "
+                                          "parameter steps in backward and its gradient is freed (no gradient buffer; "
+                                          "needs --grad-accum 1)."),
+    activation_offload: bool = typer.Option(False, "--activation-offload", help="torchtune activation offloading: "
+                                            "the full-recompute checkpoints live in CPU RAM (needs --recompute full)."),
     dropout: float = typer.Option(0.0, "--dropout", metavar="P", help="Hidden dropout (masks are saved when > 0)."),
     method: str = typer.Option("full", "--method", metavar="NAME", help="full | lora | qlora"),
     lora_rank: int = typer.Option(16, "--lora-rank", metavar="R", help="LoRA rank r."),
     lora_targets: str = typer.Option("all-linear", "--lora-targets", metavar="LIST", help="q,k,v,o,gate,up,down or all-linear."),
     lora_dtype: str | None = typer.Option(None, "--lora-dtype", metavar="DTYPE", help="fp32 | bf16 (default: the framework's)."),
     lora_dropout: float = typer.Option(0.0, "--lora-dropout", metavar="P", help="LoRA dropout (a copy of each adapted input is saved when > 0)."),
-    framework: str = typer.Option("generic", "--framework", metavar="NAME", help="generic | hf | torchtune | megatron | deepspeed"),
+    framework: str = typer.Option("hf", "--framework", metavar="NAME", help="hf (transformers + PEFT, the default) | megatron | deepspeed | torchtune | generic"),
     cuda_context_gib: float = typer.Option(1.0, "--cuda-context-gib", metavar="GIB", help="CUDA context + workspaces."),
     fragmentation: float = typer.Option(0.05, "--fragmentation", metavar="FRACTION", help="Allocator headroom (reserved/allocated - 1)."),
     peak_kind: str = typer.Option("device", "--peak-kind", metavar="KIND", help="allocated | reserved | device"),
     inference: bool = typer.Option(False, "--inference", help="Inference: weights + KV cache."),
     batch: int = typer.Option(1, "--batch", metavar="N", help="Inference batch."),
     context: int | None = typer.Option(None, "--context", metavar="TOKENS", help="Inference context length (default --seq-len)."),
+    solve: str | None = typer.Option(None, "--solve", metavar="VAR", help="What fits --gpu: the largest seq-len | "
+                                     "micro-batch | lora-rank, or the smallest gpus (with the next value's estimate)."),
+    measure: bool = typer.Option(False, "--measure", help="Also run 3 real training steps on the local GPU (random "
+                                 "weights; needs scaleplan[measure]) and show the measured peaks beside the estimate."),
     report: Path | None = typer.Option(None, "--report", metavar="FILE", help="Write an HTML or Markdown report."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --report file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
@@ -661,22 +671,48 @@ def memory_cmd(
     cfg = MemoryConfig(precision=precision, optimizer=optimizer, zero=parse_zero(zero), gpus=gpus, tp=tp, pp=pp,
                        dp=dp, sp=sp, offload=offload, seq_len=seq_len, micro_batch=micro_batch, grad_accum=grad_accum,
                        recompute=recompute, attention=attention, chunked_ce=chunked_ce, dropout=dropout,
+                       optimizer_in_bwd=optimizer_in_bwd, activation_offload=activation_offload,
                        method=method, lora_rank=lora_rank, lora_targets=parse_targets(lora_targets),
                        lora_dtype=lora_dtype, lora_dropout=lora_dropout, framework=framework,
                        cuda_context_gib=cuda_context_gib, fragmentation=fragmentation, peak_kind=peak_kind,
                        inference=inference, batch=batch, context=context)
-    est = estimate_memory(shape, cfg, g)
+    sol = measured = None
+    if solve is not None:
+        from .memory.solve import solve as solve_fit
+
+        sol = solve_fit(shape, cfg, g, solve)
+        est = sol.estimate
+    else:
+        est = estimate_memory(shape, cfg, g)
+    if measure:
+        from .measure import measure_plan, run_measure
+
+        hf = None
+        if config is not None:
+            from .io.files import read_json
+
+            hf = read_json(config, "config.json")
+        measured = run_measure(measure_plan(shape, est.config, hf))
     if report is not None:
         from .render.report import write_memory_report
 
         _headless_plots()
         write_memory_report(est, report, command=_command_line(), force=force)
     if as_json:
-        emit_json(est.to_dict())
+        d = est.to_dict()
+        if sol is not None:
+            d["solve"] = sol.to_dict()
+        if measured is not None:
+            d["measured"] = measured.to_dict(est)
+        emit_json(d)
     else:
-        from .render.terminal import memory_view
+        from .render.terminal import measured_table, memory_view, solve_line
 
         console().print(memory_view(est))
+        if sol is not None:
+            console().print(solve_line(sol))
+        if measured is not None:
+            console().print(measured_table(est, measured))
         if report is not None:
             console().print(f"wrote report {report}")
 
@@ -838,7 +874,8 @@ def _usage_message(e) -> str:
 # --name-with-dashes unless listed here.
 FLAGS: dict[str, str] = {"zero": "--zero", "method": "--method", "n_layers": "--layers", "n_heads": "--heads",
                          "n_kv_heads": "--kv-heads", "n_experts": "--experts", "n_params": "--params",
-                         "methods": "--method", "delta": "--huber-delta"}  # fit(methods=..., delta=...)
+                         "methods": "--method", "delta": "--huber-delta",
+                         "hf_config": "--config"}  # fit(methods=..., delta=...)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,7 +42,7 @@ FACTS = {
     "generic": ("mixed", 0, 4, 8, 2, (4, 4, 8), True, False, False, False, False, 1.0),
     "hf": ("amp", 4, 4, 12, 6, (4, 4, 8), True, False, True, False, False, 1.0),
     "torchtune": ("bf16", 4, 4, 6, 2, (2, 2, 4), True, False, False, False, False, 1.0),
-    "megatron": ("mixed-fp32-grads", 0, 3, 2, 2, (4, 4, 8), False, True, False, False, False, 1.05),
+    "megatron": ("mixed-fp32-grads", 0, 3, 6, 2, (4, 4, 8), False, True, False, False, False, 1.05),
     "deepspeed": ("mixed", 4, 4, 12, 6, (4, 4, 8), False, True, False, True, True, 1.0),
 }
 NAMES = list(FACTS)
@@ -366,13 +366,13 @@ def test_fp8_layer_activations_by_hand():
 
 def test_fp8_estimate_by_hand():
     # §13.1: FP8 copy (row-wise + transpose, 2 B) of each FP8-GEMM weight, alive in every phase; the model states
-    # are those of mixed-fp32-grads (2 + 4 + 12 B/param); megatron: grads persistent, logits 2 B, activations x1.05
+    # are those of mixed-fp32-grads (2 + 4 + 12 B/param); megatron: grads persistent, logits 6 B, activations x1.05
     est = estimate_memory(TOY, cfg("megatron", precision="fp8"))
     assert FP8_GEMM == 172_032
     assert est.breakdown["fp8_weights"] == pytest.approx(2 * FP8_GEMM, rel=1e-12)
     states = states_bytes(est)
     assert states == pytest.approx({"weights": 2 * N, "gradients": 4 * N, "optimizer": 12 * N}, rel=1e-12)
-    act = L * fp8_layer_by_hand() + 2 * S * B * V
+    act = L * fp8_layer_by_hand() + 6 * S * B * V
     assert est.phases["forward_end"] == pytest.approx(18 * N + 1.05 * act + 2 * FP8_GEMM, rel=1e-9)
     assert est.phases["backward_end"] == pytest.approx(18 * N + 1.05 * fp8_layer_by_hand() + 2 * FP8_GEMM,
                                                        rel=1e-9)
@@ -412,3 +412,64 @@ def test_fp8_fewer_activations_than_bf16_llama3_8b():
     fp8 = layer_activation_bytes(s, MemoryConfig(precision="fp8", **c).resolved(), PROFILES["megatron"], FULL, set())
     assert bf16 / sbh == pytest.approx(34.03125, rel=1e-12)
     assert fp8 / sbh == pytest.approx(29.53125, rel=1e-12)
+
+
+def test_sdpa_math_fallback_by_hand():
+    # docs/memory.md §4.2: fp32 + GQA through SDPA(enable_gqa=True) runs the math kernel: fp32 probabilities a·s²·b
+    # + K, V repeated to a heads − flash's log-sum-exp. Llama-3.2-1B shape (a 32, kv 8, head_dim 64), s 1024, b 4.
+    from scaling_planner.memory import activations
+    from scaling_planner.memory.config import MemoryConfig as MC
+    from scaling_planner.memory.profiles import profile as prof_of
+    from scaling_planner.model import get_preset
+
+    shape = get_preset("llama-3.2-1b")
+    c = MC(precision="fp32", seq_len=1024, micro_batch=4).resolved()
+    by_hand = 4 * 32 * 1024 * 1024 * 4 + 2 * 4 * 1024 * 4 * (2048 - 512) - 4 * 32 * 1024 * 4
+    assert activations.sdpa_math_fallback(shape, c, prof_of("hf"), set(), set()) == by_hand
+    # no GQA (phi-3-mini, 32/32 heads): mem-efficient attention takes fp32; bf16: flash
+    assert activations.sdpa_math_fallback(get_preset("phi-3-mini"), c, prof_of("hf"), set(), set()) == 0
+    c16 = MC(precision="bf16", seq_len=1024, micro_batch=4).resolved()
+    assert activations.sdpa_math_fallback(shape, c16, prof_of("hf"), set(), set()) == 0
+    assert activations.sdpa_math_fallback(shape, c, prof_of("torchtune"), set(), set()) == 0
+
+
+def test_optimizer_in_backward_by_hand():
+    # docs/memory.md §7.3, torchtune optimizer_in_bwd: no gradient buffer; in backward the tied embedding's gradient
+    # (waiting for its second contribution) + the largest other parameter's gradient, and one parameter's foreach
+    # temporary. Llama-3.2-3B bf16 (tied, V 128256, h 3072, largest linear 3072 x 8192).
+    from scaling_planner.errors import ScalePlanError
+    from scaling_planner.memory.config import MemoryConfig as MC
+    from scaling_planner.model import get_preset
+
+    s = get_preset("llama-3.2-3b")
+    kw = dict(framework="torchtune", seq_len=4096, micro_batch=2, recompute="full", peak_kind="allocated")
+    plain = estimate_memory(s, MC(**kw))
+    est = estimate_memory(s, MC(**kw, optimizer_in_bwd=True))
+    emb, lin = 128256 * 3072, 3072 * 8192
+    assert est.phases["optimizer_step"] == pytest.approx(2 * s.params_total + 2 * lin + 2 * emb + 4 * s.params_total,
+                                                         rel=1e-12)  # weights + in-flight grads + AdamW states
+    assert est.phases["backward_end"] - est.phases["optimizer_step"] == pytest.approx(
+        plain.phases["backward_end"] - plain.breakdown["weights"] - 2 * s.params_total - 4 * s.params_total
+        + 2 * emb, rel=1e-9)  # one layer's activations + one parameter's (the embedding's) step temporary
+    assert plain.phases["optimizer_step"] - est.phases["optimizer_step"] == pytest.approx(
+        2 * s.params_total - 2 * (lin + emb) + 2 * s.params_total, rel=1e-12)  # grads and the temporary gone
+    with pytest.raises(ScalePlanError, match="grad_accum"):
+        estimate_memory(s, MC(**kw, optimizer_in_bwd=True, grad_accum=2))
+
+
+def test_activation_offload_matches_torchtune_readme():
+    # pytorch/torchtune README @ bd2a0fc, "Optimization flags" (Llama 3.2 3B, bf16, batch 2, seq 4096, activation
+    # checkpointing, optimizer_in_bwd): + Activation Offloading 23.1 -> 21.8 GiB peak active. Ours: the checkpoints,
+    # L·2·s·b·h = 28·2·4096·2·3072 B = 1.3125 GiB, move to CPU.
+    from scaling_planner.errors import ScalePlanError
+    from scaling_planner.memory.config import MemoryConfig as MC
+    from scaling_planner.model import get_preset
+
+    s = get_preset("llama-3.2-3b")
+    kw = dict(framework="torchtune", seq_len=4096, micro_batch=2, recompute="full", peak_kind="allocated",
+              optimizer_in_bwd=True)
+    saved = estimate_memory(s, MC(**kw)).allocated - estimate_memory(s, MC(**kw, activation_offload=True)).allocated
+    assert saved == 28 * 2 * 4096 * 2 * 3072
+    assert saved / GIB == pytest.approx(23.1 - 21.8, abs=0.05)
+    with pytest.raises(ScalePlanError, match="recompute"):
+        estimate_memory(s, MC(framework="torchtune", activation_offload=True))

@@ -29,7 +29,8 @@ __all__ = ["MemoryConfig", "validate", "ZERO_STAGES", "RECOMPUTE", "ATTENTIONS",
 @dataclass(frozen=True)
 class MemoryConfig:
     """Everything that decides per-GPU memory besides the model shape. Defaults: one GPU, the framework's precision,
-    AdamW, seq 4096, micro-batch 1, flash attention, no recompute, full fine-tune, generic stack. Sizes in tokens and
+    AdamW, seq 4096, micro-batch 1, flash attention, no recompute, full fine-tune, the hf stack
+    (transformers + PEFT). Sizes in tokens and
     sequences; ``cuda_context_gib`` in GiB; ``fragmentation`` a fraction of allocated memory."""
 
     precision: str | None = None  # None: the framework's default (profiles.Profile.default_precision)
@@ -48,13 +49,15 @@ class MemoryConfig:
     recompute: str = "none"
     attention: str = "flash"
     chunked_ce: bool = False
+    optimizer_in_bwd: bool = False  # torchtune: each parameter's step in its grad hook, its gradient freed (§7.3)
+    activation_offload: bool = False  # torchtune OffloadActivations: full-recompute checkpoints kept in CPU RAM (§4.3)
     dropout: float = 0.0
     method: str = "full"
     lora_rank: int = 16
     lora_targets: tuple[str, ...] = ("q", "k", "v", "o", "gate", "up", "down")
     lora_dtype: str | None = None  # None: the framework's default (Profile.adapter_bytes)
     lora_dropout: float = 0.0
-    framework: str = "generic"
+    framework: str = "hf"  # DEFAULT_FRAMEWORK: a measured stack (docs/memory.md §11.2); the planner passes megatron
     cuda_context_gib: float = 1.0
     fragmentation: float = 0.05
     peak_kind: str = "device"
@@ -125,6 +128,14 @@ def validate(shape: ModelShape, c: MemoryConfig) -> None:
     _one_of(c, "offload", OFFLOADS)
     if c.precision == "fp8":
         _check_fp8(c)
+    if c.optimizer_in_bwd and (c.grad_accum > 1 or c.zero in (1, 2) or c.offload != "none" or c.method != "full"):
+        raise ScalePlanError("optimizer_in_bwd steps each parameter as its gradient is ready: it needs grad_accum 1, "
+                             "zero 0 or 3, no offload and method full (torchtune's full-finetune recipes)",
+                             param=("optimizer_in_bwd", "grad_accum"))
+    if c.activation_offload and c.recompute != "full":
+        raise ScalePlanError("activation_offload moves the activation checkpoints to CPU: use recompute full "
+                             "(torchtune requires enable_activation_checkpointing)",
+                             param=("activation_offload", "recompute"))
     if c.offload != "none" and c.zero == 0:
         raise ScalePlanError("offload needs ZeRO (DeepSpeed ZeRO-Offload): use zero 2 (or 3)", param=("offload", "zero"))
     if c.offload == "params" and c.zero != 3:

@@ -46,10 +46,17 @@ def estimate_memory(shape: ModelShape, config: MemoryConfig | None = None, gpu=N
 def _training_estimate(shape: ModelShape, c: MemoryConfig, gpu) -> MemoryEstimate:
     prof = profile(c.framework)
     st, sb, adapted = training.train_peak(shape, c, prof)
-    alloc = st.peak
+    # paged optimizers (docs/memory.md §1): their states are in CUDA unified memory, outside torch's allocator, so they
+    # leave allocated and reserved and come back in device
+    paged = st.paged
+    alloc = st.peak - paged
     reserved, device = result.reserved_and_device(alloc, c)
     comp = dict(st.breakdown)
     comp["overhead"] = result.overhead_shown(alloc, reserved, device, c.peak_kind)
+    device += paged
+    if paged:
+        comp["optimizer"] -= paged
+        comp["paged_optimizer"] = paged if c.peak_kind == "device" else 0.0
     gpus_node = gpu.gpus_per_node if gpu is not None else 8
     cpu = st.states.cpu
     cpu_node = cpu * min(c.gpus, gpus_node) * (CPU_BUFFER_FACTOR if cpu else 1.0)
@@ -68,6 +75,7 @@ def _training_estimate(shape: ModelShape, c: MemoryConfig, gpu) -> MemoryEstimat
         "layout": {"gpus": c.gpus, "tp": c.tp, "pp": c.pp, "dp": c.dp, "sp": c.sp},
         "offload": c.offload, "seq_len": c.seq_len, "micro_batch": c.micro_batch, "grad_accum": c.grad_accum,
         "recompute": c.recompute, "attention": c.attention, "dropout": c.dropout, "chunked_ce": c.chunked_ce,
+        "optimizer_in_bwd": c.optimizer_in_bwd, "activation_offload": c.activation_offload,
         "logit_bytes_per_element": logit_bytes_per_element(c, prof),
         "method": c.method, "lora": None if full else {"rank": c.lora_rank, "targets": sorted(adapted),
                                                         "dropout": c.lora_dropout},
@@ -88,11 +96,15 @@ def _training_estimate(shape: ModelShape, c: MemoryConfig, gpu) -> MemoryEstimat
                     "micro-batches and steps; GEMM inputs saved in FP8 (the attention output also in 16 bit for the "
                     "attention kernel); bf16 weights, fp32 main grads, master and Adam states as mixed-fp32-grads; "
                     "amax/scale buffers negligible (docs/memory.md §13)"}
-    if c.optimizer == "paged-adamw-8bit":
-        assumptions["note_paged"] = "paged optimizer states live in unified memory and can be evicted to CPU"
+    if c.optimizer in states.PAGED_STATE_BYTES:
+        assumptions["note_paged"] = ("paged optimizer states live in CUDA unified memory (cudaMallocManaged): on the "
+                                     "device once touched, outside torch's allocator — counted in device, not in "
+                                     "allocated/reserved; the driver can evict them to CPU under pressure")
+        assumptions["paged_optimizer_gib"] = paged / GIB
     return MemoryEstimate(shape=shape, config=c, breakdown=comp, allocated=alloc, reserved=reserved, device=device,
                           cpu_bytes=cpu_node, params_total=shape.params_total, params_trainable=params_trainable,
-                          params_active=shape.params_active, phases=st.phases, peak_phase=st.phase,
+                          params_active=shape.params_active, phases={k: v - paged for k, v in st.phases.items()},
+                          peak_phase=st.phase,
                           rank=st.label, assumptions=assumptions, gpu_name=gpu.name if gpu is not None else None,
-                          gpu_memory_gib=gpu.memory_gib if gpu is not None else None)
+                          gpu_memory_gib=gpu.memory_gib if gpu is not None else None, model_states=model_states)
 

@@ -33,6 +33,14 @@ class Profile:
     fp32_grad_partition: bool  # the ZeRO optimizer keeps an fp32 copy of its gradient partition (§1)
     activation_factor: float  # multiplier on activations and logits, where the project's own estimator uses one
     notes: Mapping[str, str] = field(default_factory=dict, compare=False)  # fact name -> why it has this value
+    # QLoRA: prepare_model_for_kbit_training casts every non-4-bit parameter to fp32, so the residual stream, the norm
+    # outputs and the 4-bit linears' outputs are fp32 (§6.1)
+    kbit_fp32_upcast: bool = False
+    # MoE: the per-expert loop saves each expert's gathered tokens and its output weighted by the router (§4.2 MoE)
+    moe_token_copies: bool = False
+    # "flash" attention is PyTorch SDPA called with enable_gqa=True, so an fp32 GQA model runs SDPA's math kernel and
+    # saves the s² probabilities (no fp32 flash kernel; mem-efficient rejects GQA): activations.sdpa_math_fallback (§4.2)
+    sdpa_gqa_fp32_math: bool = False
 
     def __post_init__(self):
         facts = {f.name for f in fields(self)} - {"name", "notes"}
@@ -52,7 +60,11 @@ NOTE_APPLIES: dict[str, Callable[[ModelShape, object], bool]] = {
     "gated_mlp_saved": lambda shape, c: shape.gated_mlp,
     "logits_bytes": lambda shape, c: not c.chunked_ce,
     "eager_score_bytes": lambda shape, c: c.attention == "eager",
+    "sdpa_gqa_fp32_math": lambda shape, c: (c.attention == "flash" and c.precision == "fp32"
+                                            and shape.n_kv_heads < shape.n_heads and c.recompute == "none"),
     "adapter_bytes": lambda shape, c: c.method != "full" and c.lora_dtype is None,
+    "kbit_fp32_upcast": lambda shape, c: c.method == "qlora",
+    "moe_token_copies": lambda shape, c: bool(shape.n_experts),
 }
 
 
@@ -97,9 +109,15 @@ PROFILES: dict[str, Profile] = {
         opt_temp=True,  # TrainingArguments.optim default adamw_torch (foreach) @ fd79833
         grads_persistent=False,  # torch zero_grad(set_to_none=True), as generic
         ddp_bucket_copy=True,  # DDP gradient_as_bucket_view=False: torch/nn/parallel/distributed.py @ 25562d3
+        # prepare_model_for_kbit_training: src/peft/utils/other.py @ peft 5d602fd; Linear4bit.forward
+        # .to(inp_dtype): bitsandbytes/nn/modules.py @ bitsandbytes 95f9af3
+        kbit_fp32_upcast=True,
+        # MixtralSparseMoeBlock.forward: models/mixtral/modeling_mixtral.py @ transformers 00d4b3d
+        moe_token_copies=True,
         ds_buckets=False,
         fp32_grad_partition=False,
         activation_factor=1.0,
+        sdpa_gqa_fp32_math=True,  # sdpa_attention_forward enable_gqa: integrations/sdpa_attention.py @ 00c238b
         notes={
             "norm_extra_bytes": "transformers' RMSNorm upcasts to fp32: saves the fp32 input (4 B) and the 16-bit "
                                 "normalised output",
@@ -109,6 +127,13 @@ PROFILES: dict[str, Profile] = {
             "eager_score_bytes": "eager attention: fp32 softmax + 16-bit copy saved (6 B per score)",
             "adapter_bytes": "PEFT keeps LoRA adapters in fp32 (autocast_adapter_dtype=True)",
             "ddp_bucket_copy": "DDP copies gradients into buckets (gradient_as_bucket_view=False by default)",
+            "sdpa_gqa_fp32_math": "fp32 GQA model: SDPA with enable_gqa has no fp32 fused kernel and runs the math "
+                                  "kernel, which saves the fp32 s² attention probabilities",
+            "kbit_fp32_upcast": "QLoRA: prepare_model_for_kbit_training casts embeddings, norms and LM head to fp32; "
+                                "residual stream, norm outputs and 4-bit linear outputs are then fp32, each adapter "
+                                "saves its own bf16 autocast copy of its input",
+            "moe_token_copies": "MoE expert loop: each expert's gathered tokens and its routing-weighted output are "
+                                "saved (top-k copies of s·b·h each), plus the fp32 router softmax",
         }),
     # §11.3 torchtune
     "torchtune": Profile(
@@ -138,7 +163,9 @@ PROFILES: dict[str, Profile] = {
         default_precision="mixed-fp32-grads",  # docs/user-guide/features/dist_optimizer.md; training/arguments.py
         norm_extra_bytes=0.0,  # TE fused LayerNorm/RMSNorm saves its 16-bit input
         gated_mlp_saved=3,  # SwiGLUFunction saves fc1 output (2f): core/fusions/fused_bias_swiglu.py; fc2 input (1f)
-        logits_bytes=2.0,  # compute_activation_memory_without_sp: training/theoretical_memory_usage.py
+        # vocab_parallel_cross_entropy: fp32 copy of the bf16 logits (2 + 4 B in forward); exp/div in place, the fp32
+        # softmax saved; backward grad in place (4 B) + its bf16 cast (2 B): core/tensor_parallel/cross_entropy.py
+        logits_bytes=6.0,
         eager_score_bytes=2.0,
         adapter_bytes=(4, 4, 8),  # no LoRA in Megatron: the PEFT convention
         opt_temp=False,  # FusedAdam (TE or Apex): core/optimizer/__init__.py
@@ -150,7 +177,8 @@ PROFILES: dict[str, Profile] = {
         notes={
             "norm_extra_bytes": "Transformer Engine fused LayerNorm/RMSNorm saves its 16-bit input",
             "gated_mlp_saved": "fused SwiGLU saves fc1 output (2 x s·b·ffn) and the product (1 x)",
-            "logits_bytes": "logits counted at 2 B per element, vocab-parallel (theoretical_memory_usage.py)",
+            "logits_bytes": "vocab-parallel cross-entropy upcasts the bf16 logits to fp32 and keeps the fp32 softmax; "
+                            "its fp32 gradient and the bf16 cast coexist at the start of backward (6 B per logit)",
             "grads_persistent": "contiguous fp32 main-grad buffer, always allocated",
             "opt_temp": "fused Adam (no step temporaries)",
             "activation_factor": "activations x1.05 for temporaries, as Megatron's theoretical_memory_usage.py",
@@ -170,6 +198,7 @@ PROFILES: dict[str, Profile] = {
         ds_buckets=True,  # reduce_bucket_size / allgather_bucket_size 5e8: runtime/zero/config.py
         fp32_grad_partition=True,  # single_partition_of_fp32_groups: runtime/zero/stage_1_and_2.py
         activation_factor=1.0,
+        sdpa_gqa_fp32_math=True,  # Hugging Face models, as hf
         notes={
             "norm_extra_bytes": "models are Hugging Face transformers (fp32 RMSNorm, fp32 loss)",
             "fp32_grad_partition": "ZeRO optimizer keeps an fp32 copy of its gradient partition "
@@ -179,6 +208,12 @@ PROFILES: dict[str, Profile] = {
         }),
 }
 FRAMEWORKS = tuple(PROFILES)
+# What each stack name stands for, as the terminal's first line names it (docs/memory.md §11)
+STACK_LABELS: dict[str, str] = {
+    "hf": "transformers + PEFT", "megatron": "Megatron-Core + Transformer Engine",
+    "deepspeed": "DeepSpeed ZeRO + transformers", "torchtune": "torchtune recipes",
+    "generic": "plain PyTorch, fused kernels",
+}
 
 DS_BUCKET_ELEMENTS = 5e8  # DeepSpeed reduce_bucket_size = allgather_bucket_size default (runtime/zero/config.py)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ..model import ModelShape
 from ..units import GIB
 from .config import MemoryConfig
+from .fit import fits_gpu, usable_gib
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class MemoryEstimate:
     gpu_name: str | None = None
     gpu_memory_gib: float | None = None
     suggestions: tuple[dict, ...] = field(default=())
+    # bytes of the resident model states on the GPU (weights, gradients, optimizer), whatever the phase: ZeRO paper
+    # Fig. 1 (docs/memory.md §2.1); None when not computed (inference)
+    model_states: dict[str, float] | None = None
 
     @property
     def total(self) -> float:
@@ -43,10 +47,17 @@ class MemoryEstimate:
 
     @property
     def fits(self) -> bool | None:
-        return None if self.gpu_memory_gib is None else self.device / GIB <= self.gpu_memory_gib
+        """Whether the device peak fits the GPU by the one fit rule (memory.fit.fits_gpu, docs/memory.md §7.1)."""
+        return None if self.gpu_memory_gib is None else fits_gpu(self.device, self.gpu_memory_gib)
+
+    @property
+    def usable_gib(self) -> float | None:
+        """GiB the device peak may use on the GPU (memory.fit.usable_gib)."""
+        return None if self.gpu_memory_gib is None else usable_gib(self.gpu_memory_gib)
 
     def headroom_gib(self) -> float | None:
-        return None if self.gpu_memory_gib is None else self.gpu_memory_gib - self.device / GIB
+        """GiB left below the usable memory (negative: short by that much)."""
+        return None if self.gpu_memory_gib is None else self.usable_gib - self.device / GIB
 
     def to_dict(self) -> dict:
         per = {k: round(v / GIB, 4) for k, v in self.breakdown.items()}
@@ -57,11 +68,20 @@ class MemoryEstimate:
                 "allocated_gib": round(self.allocated / GIB, 4), "reserved_gib": round(self.reserved / GIB, 4),
                 "device_gib": round(self.device / GIB, 4), "cpu_gib": round(self.cpu_bytes / GIB, 4),
                 "gpu": self.gpu_name, "gpu_memory_gib": None if self.gpu_memory_gib is None
-                else round(self.gpu_memory_gib, 3), "fits": self.fits,
+                else round(self.gpu_memory_gib, 3), "usable_gib": None if self.gpu_memory_gib is None
+                else round(self.usable_gib, 3), "fits": self.fits,
                 "headroom_gib": None if self.gpu_memory_gib is None else round(self.headroom_gib(), 3),
                 "peak_phase": self.peak_phase, "phases_gib": {k: round(v / GIB, 4) for k, v in self.phases.items()},
                 "rank": self.rank, "assumptions": self.assumptions, "model": self.shape.describe(),
-                "suggestions": list(self.suggestions)}
+                "suggestions": list(self.suggestions), "model_states_gib": self.model_states_gib()}
+
+    def model_states_gib(self) -> dict | None:
+        """{weights, gradients, optimizer, total} GiB resident on the GPU whatever the phase (None: not computed)."""
+        if self.model_states is None:
+            return None
+        out = {k: round(v / GIB, 4) for k, v in self.model_states.items()}
+        out["total"] = round(sum(self.model_states.values()) / GIB, 4)
+        return out
 
 
 # ---------------------------------------------------------------------------- overhead (docs/memory.md §0, §7)

@@ -53,7 +53,12 @@ NF4_DQ_BYTES = 0.5 + 0.127 / 8
 # bitsandbytes Optimizer2State (51294d9): one uint8 state + one fp32 absmax per 256-element block.
 BNB_8BIT_STATE = 1 + 4 / 256
 
-OPTIMIZERS = ("adamw", "adamw-8bit", "paged-adamw-8bit", "sgd", "sgd-momentum", "lion", "adafactor")
+OPTIMIZERS = ("adamw", "adamw-8bit", "paged-adamw-8bit", "paged-adamw-32bit", "sgd", "sgd-momentum", "lion",
+              "adafactor")
+# Paged bitsandbytes optimizers: bytes per parameter of the states kept in CUDA unified memory (two uint8 states;
+# PagedAdamW32bit: two fp32 states whatever the parameter dtype, Optimizer2State.init_state, bitsandbytes/optim/
+# optimizer.py @ 95f9af3); the 8-bit absmax stays a torch tensor (docs/memory.md §1).
+PAGED_STATE_BYTES = {"paged-adamw-8bit": 2.0, "paged-adamw-32bit": 8.0}
 STEP_TEMPORARY_OPTIMIZERS = ("adamw", "lion", "sgd-momentum")  # foreach step allocates one state-sized temporary
 
 
@@ -67,6 +72,8 @@ def optimizer_state_bytes(optimizer: str, state_bytes: float, shape: ModelShape,
         return 2 * state_bytes
     if optimizer in ("adamw-8bit", "paged-adamw-8bit"):
         return 2 * BNB_8BIT_STATE
+    if optimizer == "paged-adamw-32bit":
+        return 2 * 4.0  # fp32 states even for 16-bit parameters (optim_bits=32)
     if optimizer == "sgd":
         return 0.0
     if optimizer in ("sgd-momentum", "lion"):

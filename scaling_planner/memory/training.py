@@ -13,7 +13,7 @@ All sizes in bytes per GPU; ``c`` is a resolved, validated MemoryConfig.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..model import LINEARS, ModelShape
 from . import activations, states
@@ -85,6 +85,9 @@ class StateBytes:
     optimizer: float  # optimizer states incl. the fp32 master copy (and DeepSpeed's fp32 gradient partition)
     state: float  # one optimizer state's width (the step temporary's)
     adapter: tuple[float, float, float] | None
+    # QLoRA: bytes of the base parameters that stay unquantised (embeddings, LM head, norms, router): 16 bit, or fp32
+    # when the profile has kbit_fp32_upcast (prepare_model_for_kbit_training; docs/memory.md §6.1)
+    unquantised: float = 2.0
 
 
 def state_bytes(shape: ModelShape, c, prof: Profile) -> StateBytes:
@@ -102,7 +105,9 @@ def state_bytes(shape: ModelShape, c, prof: Profile) -> StateBytes:
         if c.optimizer != "adamw":
             a_o = states.optimizer_state_bytes(c.optimizer, a_w, shape, shape.params_total)
         adapter = (a_w, a_g, a_o)
-    return StateBytes(w_b, p.grad, opt_b, p.state, adapter)
+    # prepare_model_for_kbit_training: "cast all non INT8 parameters to fp32" (src/peft/utils/other.py @ peft 5d602fd)
+    unq = 4.0 if c.method == "qlora" and prof.kbit_fp32_upcast else 2.0
+    return StateBytes(w_b, p.grad, opt_b, p.state, adapter, unq)
 
 
 def lora_params_on_rank(shape: ModelShape, c, adapted) -> float:
@@ -138,7 +143,7 @@ def model_states(shape: ModelShape, c, sb: StateBytes, rp: StageParams, lora_par
         We, Ge, Oe = states.shard(sb.weight * ex, sb.grad * ex, sb.optimizer * ex, c.zero, c.dp // c.ep)
         return ModelStates(W + We, G + Ge, O + Oe, n, n)
     if c.method == "qlora":
-        base = states.NF4_DQ_BYTES * rp.split + 2 * (rp.rep + rp.emb + rp.head + rp.norm)
+        base = states.NF4_DQ_BYTES * rp.split + sb.unquantised * (rp.rep + rp.emb + rp.head + rp.norm)
     else:
         base = sb.weight * n
     a_w, a_g, a_o = sb.adapter
@@ -195,6 +200,61 @@ def qlora_dequant_buffer(shape: ModelShape, c) -> float:
     return 2 * max(i * o for i, o in shape.linear_shapes().values()) / c.tp
 
 
+def kbit_head_cast_copy(shape: ModelShape, c, prof: Profile, holds_head: bool) -> float:
+    """QLoRA with the fp32 upcast (:func:`activations.kbit_upcast`): autocast casts the frozen fp32 LM head to bf16 for
+    the head GEMM and the GEMM saves that copy for the input gradient (autocast caches casts only of leaves that
+    require grad), 2·V·h/t on the stage holding the head, alive from the end of forward to the head's backward
+    (docs/memory.md §6.1)."""
+    if not (holds_head and activations.kbit_upcast(c, prof)):
+        return 0.0
+    return 2 * shape.vocab * shape.d_model / c.tp
+
+
+# bitsandbytes pages a state only for tensors of at least 1e5 elements (Optimizer8bit.get_state_buffer,
+# bitsandbytes/optim/optimizer.py @ 95f9af3); smaller ones (norms, LoRA A/B of small linears) and the absmax stay
+# ordinary torch tensors.
+PAGED_MIN_NUMEL = 1e5
+
+
+def paged_state_params(shape: ModelShape, c, adapted) -> float:
+    """Trainable parameters on one rank (before ZeRO) whose optimizer state bitsandbytes pages: those in tensors
+    of at least :data:`PAGED_MIN_NUMEL` elements (docs/memory.md §1 paged optimizers)."""
+    lin = shape.linear_shapes()
+    experts = shape.n_experts / c.ep + shape.shared_experts if shape.n_experts else 1
+    Lp = shape.n_layers // c.pp
+
+    def big(n: float) -> float:
+        return n if n >= PAGED_MIN_NUMEL else 0.0
+
+    total = 0.0
+    if c.method == "full":
+        for name, (i, o) in lin.items():
+            total += (experts if name in ("gate", "up", "down") else 1) * big(i * o / c.tp)
+        total *= Lp
+        first, last = stage_params(shape, c)
+        total += big(first.emb) + (big(last.head) if c.pp == 1 else 0.0)
+        return total
+    for name, (i, o) in lin.items():
+        if name in adapted:
+            total += (experts if name in ("gate", "up", "down") else 1) * (big(c.lora_rank * i / c.tp)
+                                                                         + big(o * c.lora_rank / c.tp))
+    return Lp * total
+
+
+def paged_optimizer_bytes(shape: ModelShape, c, ms: ModelStates, adapted) -> float:
+    """Bytes of the rank's optimizer states that paged bitsandbytes optimizers keep in CUDA unified memory
+    (``F.get_paged`` -> ``cget_managed_ptr`` -> ``cudaMallocManaged``, bitsandbytes/functional.py and
+    csrc/pythonInterface.cpp @ 95f9af3): on the device once touched, but outside PyTorch's allocator, so in the
+    ``device`` peak and not in ``allocated``/``reserved``. Two uint8 states (paged-adamw-8bit) or two fp32 states
+    (paged-adamw-32bit) per paged parameter, sharded like the optimizer; 0 with CPU offload or other optimizers."""
+    per = states.PAGED_STATE_BYTES.get(c.optimizer, 0.0)
+    if not per or c.offload != "none":
+        return 0.0
+    b = per * paged_state_params(shape, c, adapted)
+    b = b / c.dp if states.sharded(c.zero)["optimizer"] else b
+    return min(b, ms.optimizer)
+
+
 def ddp_bucket_copy(c, prof: Profile, ms: ModelStates) -> float:
     """Profiles with a DDP bucket copy, ZeRO-0, d > 1: one more copy of the gradients in backward (§11.2)."""
     return ms.gradients if prof.ddp_bucket_copy and c.zero == 0 and c.dp > 1 else 0.0
@@ -215,6 +275,24 @@ def optimizer_step_temporary(c, prof: Profile, sb: StateBytes, ms: ModelStates) 
         return 0.0
     temp = sb.state * ms.trainable
     return temp / c.dp if states.sharded(c.zero)["optimizer"] else temp
+
+
+def optimizer_in_backward(shape: ModelShape, c, prof: Profile, sb: StateBytes, rp: StageParams,
+                          ms: ModelStates) -> tuple[ModelStates, float]:
+    """torchtune ``optimizer_in_bwd`` (OptimizerInBackward: a post-accumulate-grad hook per parameter runs that
+    parameter's step and zero_grad, training/memory.py @ torchtune bd2a0fc; docs/memory.md §7.3): no gradient buffer for
+    the model. Alive in backward: the largest parameter's gradient in flight, plus a tied embedding's gradient, which
+    waits from the head's backward (first) to the embedding's (last); the step temporary is one parameter's state.
+    Sharded over dp under ZeRO-3 (FSDP). Returns (the states with those gradients, the temporary)."""
+    emb = shape.vocab * shape.d_model / c.tp
+    lin = max(i * o for i, o in shape.linear_shapes().values()) / c.tp
+    tied = emb if shape.tied_embeddings and rp.emb and c.pp == 1 else 0.0
+    untied = emb if (rp.emb or rp.head) and not tied else 0.0
+    largest = max(lin, untied, tied)
+    div = c.dp if c.zero == 3 else 1
+    grads = sb.grad * (tied + max(lin, untied)) / div
+    temp = sb.state * largest / div if prof.opt_temp and c.optimizer in states.STEP_TEMPORARY_OPTIMIZERS else 0.0
+    return ModelStates(ms.weights, grads, ms.optimizer, ms.params, ms.trainable, ms.cpu), temp
 
 
 # ---------------------------------------------------------------------------- 5b. FP8 weight copies (§13)
@@ -252,6 +330,7 @@ class StagePeak:
     phases: dict[str, float]
     breakdown: dict[str, float]  # weights, gradients, optimizer, activations, logits, buffers (+ fp8_weights)
     states: ModelStates
+    paged: float = 0.0  # optimizer bytes in CUDA unified memory (paged optimizers), inside ``peak`` and ``optimizer``
 
 
 def phases(c, prof: Profile, ms: ModelStates, act: float, logits: float, one_layer: float, buf_fwd: float,
@@ -283,7 +362,11 @@ def stage_peak(shape: ModelShape, c, prof: Profile, label: str, rp: StageParams,
     buf_fwd = autocast_copies(shape, c, rp) + zero3_gather_forward(shape, c, sb) + qlora_dequant_buffer(shape, c)
     buf_bwd = (buf_fwd + zero3_gather_backward(shape, c, sb) + ddp_bucket_copy(c, prof, ms)
                + deepspeed_buckets(c, prof, sb, ms))
+    buf_fwd += kbit_head_cast_copy(shape, c, prof, label == "last" or c.pp == 1)  # freed in the head's backward
     temp = optimizer_step_temporary(c, prof, sb, ms)
+    if c.optimizer_in_bwd:  # the steps run in backward: in-flight gradients, one parameter's temporary (§7.3)
+        ms, step_temp = optimizer_in_backward(shape, c, prof, sb, rp, ms)
+        buf_bwd, temp = buf_bwd + step_temp, 0.0
     by_phase = phases(c, prof, ms, act, logits, one_layer, buf_fwd, buf_bwd, temp, fp8_weight_copies(shape, c))
     totals = {k: sum(v.values()) for k, v in by_phase.items()}
     peak = max(totals, key=totals.get)
@@ -302,4 +385,5 @@ def train_peak(shape: ModelShape, c, prof: Profile) -> tuple[StagePeak, StateByt
                          lora)]
     if c.pp > 1:
         stages.append(stage_peak(shape, c, prof, "last", last_p, act_last, logits, one_layer, sb, lora))
-    return max(stages, key=lambda st: st.peak), sb, adapted
+    best = max(stages, key=lambda st: st.peak)
+    return replace(best, paged=paged_optimizer_bytes(shape, c, best.states, adapted)), sb, adapted

@@ -8,6 +8,7 @@ and learning-rate laws); the planner calls them through this module so that a te
 from __future__ import annotations
 
 from ..hardware import GPU
+from ..memory.fit import FIT_HEADROOM
 
 # ---- laws ------------------------------------------------------------------------------------------------------
 DEFAULT_LAW = "epoch2024"  # Besiroglu et al. 2024 refit of Chinchilla Approach 3 (docs/planning.md §2.1)
@@ -37,7 +38,7 @@ DEEPSEEK_BATCH = (0.2920, 0.3271)  # B_opt = k·C^e tokens
 DEEPSEEK_LR = (0.3118, -0.1250)  # eta_opt = k·C^e
 
 # ---- layout search (docs/planning.md §4.1-4.2) ------------------------------------------------------------------
-MEMORY_HEADROOM = 0.05  # scaleplan: a layout fits if its device peak <= 95% of the GPU's memory
+MEMORY_HEADROOM = FIT_HEADROOM  # the one fit rule (memory.fit, docs/memory.md §7.1): device peak <= 95% of the GPU
 TP_DEGREES = (1, 2, 4, 8)  # tensor parallelism stays inside a node (Narayanan et al. 2021 §3, Takeaway #1)
 MAX_PP = 64  # pipeline stages searched
 MICRO_BATCHES = (1, 2, 4, 8)

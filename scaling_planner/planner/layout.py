@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import ScalePlanError
 from ..hardware import GPU
 from ..memory import MemoryConfig, estimate_memory
+from ..memory.fit import fits_gpu
 from ..model import ModelShape
 from ..units import GIB
 from . import defaults, timing
@@ -143,9 +144,9 @@ def candidates(shape: ModelShape, gpus: int, global_batch: int, gpus_per_node: i
 
 # ---- memory filter (docs/planning.md §4.2) ----------------------------------------------------------------------
 def fits(est: MemoryEstimate | None, gpu: GPU, headroom: float) -> bool:
-    """A layout fits when the memory model could cost it and its device peak is at most (1 − headroom) of the
-    GPU's memory."""
-    return est is not None and est.device / GIB <= gpu.memory_gib * (1 - headroom)
+    """A layout fits when the memory model could cost it and its device peak fits by the one fit rule
+    (memory.fit.fits_gpu, docs/memory.md §7.1; ``headroom`` defaults.MEMORY_HEADROOM = memory.fit.FIT_HEADROOM)."""
+    return est is not None and fits_gpu(est.device, gpu.memory_gib, headroom)
 
 
 def _estimate(shape: ModelShape, lay: Layout, gpu: GPU, framework: str, seq: int):

@@ -556,7 +556,9 @@ def _pinned_misfit(shape, g, G, gb, seq_len, gpn, framework, pins: dict, precisi
         return ScalePlanError(f"no layout of {G:,} GPUs has {given} with a global batch near {gb} sequences of "
                               f"{seq_len} (tp·pp·dp = GPUs, pp divides the layers, at least pp micro-batches); "
                               f"change {' or '.join(pins)}, gpus or global_batch", param=tuple(pins))
-    usable = g.memory_gib * (1 - defaults.MEMORY_HEADROOM)
+    from ..memory.fit import usable_gib
+
+    usable = usable_gib(g.memory_gib, defaults.MEMORY_HEADROOM)  # the one fit rule (docs/memory.md §7.1)
     desc = (f"tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, " + (f"ep {lay.ep}, " if shape.n_experts else "")
             + f"zero {lay.zero_stage}, micro_batch {lay.micro_batch}, recompute {lay.recompute}")
     how = layout.fixes(shape, lay, g, seq_len, gpn, framework)

@@ -316,12 +316,43 @@ def gpus_table(gpus) -> Table:
     return t
 
 
+def solve_line(sol) -> Text:
+    """One line for ``memory --solve``: the value that fits, its device peak, and the next value's."""
+    from ..units import GIB
+
+    e = sol.estimate
+    nxt = ("" if sol.next_value is None else
+           f"; {sol.next_value:,} needs {sol.next_estimate.device / GIB:.3f} GiB" if sol.next_estimate is not None
+           else f"; {sol.next_value:,} is not a valid layout")
+    word = "smallest" if sol.variable == "gpus" else "largest"
+    return Text(f"{word} {sol.variable} that fits {e.gpu_name}: {sol.value:,} ({e.device / GIB:.3f} GiB device of "
+                f"{e.usable_gib:.3f} usable){nxt}", style="bold")
+
+
+def measured_table(est, measured) -> Table:
+    """``memory --measure``: estimated vs measured allocated / reserved / device peaks and the error."""
+    from ..units import GIB
+
+    t = Table(title=f"measured on {measured.gpu_name} ({measured.extra.get('steps', 3)} steps; torch "
+                    f"{measured.torch}, transformers {measured.transformers})", title_justify="left")
+    for col in ("peak", "estimate GiB", "measured GiB", "error"):
+        t.add_column(col, justify="left" if col == "peak" else "right")
+    for kind, e, m in measured.pairs(est):
+        t.add_row(kind, f"{e / GIB:.2f}", f"{m / GIB:.2f}", f"{100 * (e / m - 1):+.1f}%" if m else "—")
+    return t
+
+
 def memory_view(est) -> Group:
     from ..units import GIB
 
     d = est.to_dict()
     s = est.shape
     c = est.config
+    from ..memory.profiles import FRAMEWORKS, STACK_LABELS
+
+    others = "|".join(f for f in STACK_LABELS if f != c.framework and f in FRAMEWORKS)
+    stack = Text(f"stack: {c.framework} ({STACK_LABELS.get(c.framework, c.framework)}); "
+                 f"change with --framework {others}")
     head = Text(f"{s.name}: {est.params_total:,} params (trainable {est.params_trainable:,}"
                 + (f", active {est.params_active:,}" if est.params_active != est.params_total else "") + ")")
     t = Table(title=f"per-GPU memory: {c.peak_kind} peak at {est.peak_phase.replace('_', ' ')} ({est.rank} rank)",
@@ -330,20 +361,26 @@ def memory_view(est) -> Group:
     t.add_column("GiB", justify="right")
     t.add_column("share", justify="right")
     total = est.total
-    for k in ("weights", "gradients", "optimizer", "activations", "logits", "buffers", "fp8_weights", "overhead"):
-        if k == "fp8_weights" and k not in est.breakdown:
-            continue  # only under precision fp8 (Transformer Engine's cached FP8 weight copies)
+    for k in ("weights", "gradients", "optimizer", "paged_optimizer", "activations", "logits", "buffers",
+              "fp8_weights", "overhead"):
+        if k in ("fp8_weights", "paged_optimizer") and k not in est.breakdown:
+            continue  # only under precision fp8 (cached FP8 weight copies) / paged optimizers (CUDA unified memory)
         v = est.breakdown.get(k, 0.0)
         t.add_row(k, f"{v / GIB:.2f}", f"{v / total:.0%}" if total else "—")
     t.add_row(Text("total", style="bold"), Text(f"{total / GIB:.2f}", style="bold"), "")
-    parts = [head, t]
+    parts = [stack, head, t]
+    ms = est.model_states_gib()
+    if ms is not None:  # resident whatever the phase (ZeRO paper Fig. 1; docs/memory.md §2.1)
+        parts.append(Text(f"model states (ZeRO paper Fig. 1 view, all three held): weights {ms['weights']:.2f} + gradients "
+                          f"{ms['gradients']:.2f} + optimizer {ms['optimizer']:.2f} = {ms['total']:.2f} GiB"))
     if c.peak_kind != "device":
         parts.append(Text(f"device peak (context + fragmentation included): {est.device / GIB:.2f} GiB"))
     if est.cpu_bytes:
         parts.append(Text(f"CPU RAM for offload: {est.cpu_bytes / GIB:.1f} GiB per node"))
     if est.gpu_name:
         ok = est.fits
-        msg = (f"{est.gpu_name}: {est.gpu_memory_gib:.1f} GiB usable -> "
+        msg = (f"{est.gpu_name}: {est.usable_gib:.1f} of {est.gpu_memory_gib:.1f} GiB usable (fit rule, "
+               f"docs/memory.md §7.1) -> "
                + (f"fits with {est.headroom_gib():.1f} GiB headroom" if ok else
                   f"does NOT fit (short by {-est.headroom_gib():.1f} GiB)"))
         parts.append(Text(msg, style="green" if ok else "bold red"))

@@ -27,10 +27,10 @@ class Mutation:
 
 
 def all_mutations() -> dict[str, Mutation]:
-    from . import emit, fitting, memory, planner, steptime
+    from . import emit, fitting, memory, planner, solve, steptime
 
     out: dict[str, Mutation] = {}
-    for mod in (memory, planner, fitting, steptime, emit):
+    for mod in (memory, planner, fitting, steptime, emit, solve):
         for m in mod.MUTATIONS:
             if m.name in out:
                 raise ValueError(f"duplicate mutation name {m.name}")

@@ -197,3 +197,87 @@ def _fp8_flag_off(mp):
     from scaling_planner.memory import states
 
     mp.setitem(states.PRECISIONS, "fp8", replace(states.PRECISIONS["fp8"], fp8=False))
+
+
+# ---------------------------------------------------------------------------- issue 12 (default stack, fp32 SDPA, ...)
+def _default_generic(mp):
+    from scaling_planner.memory import estimate
+
+    orig = estimate.MemoryConfig
+    mp.setattr(estimate, "MemoryConfig", lambda *a, **k: orig(*a, **{"framework": "generic", **k}))
+
+
+MUTATIONS += [
+    Mutation("memory.default.generic", "estimate_memory without a config uses the generic stack",
+             _default_generic, TESTS),
+    Mutation("memory.activations.sdpa_math_fallback", "fp32 GQA SDPA saves no s² probabilities (math kernel ignored)",
+             _zero("activations", "sdpa_math_fallback"), TESTS),
+    Mutation("memory.profile.hf.sdpa_gqa_fp32_math", "hf profile: sdpa_gqa_fp32_math flipped to False",
+             _fact("hf", "sdpa_gqa_fp32_math", False), TESTS),
+    Mutation("memory.torchtune.optimizer_in_bwd_ignored", "optimizer_in_bwd keeps the whole gradient buffer",
+             _setattr("training", "optimizer_in_backward", lambda mod: lambda shape, c, prof, sb, rp, ms: (ms, 0.0)),
+             TESTS),
+    Mutation("memory.torchtune.activation_offload_ignored", "activation offloading keeps the checkpoints on the GPU",
+             _setattr("activations", "checkpoint_on_gpu", lambda mod: mod.full_recompute_checkpoint), TESTS),
+    Mutation("memory.profile.megatron.logits_2_bytes", "megatron logits at 2 B (theoretical_memory_usage.py's count)",
+             _fact("megatron", "logits_bytes", 2.0), TESTS),
+]
+
+
+# ---------------------------------------------------------------------------- issue 12: QLoRA upcast, paged, MoE loop
+_KPM_TESTS = TESTS + ("tests/test_memory_kbit_paged_moe.py",)
+
+
+def _kbit_checkpoint_16bit(mod):
+    orig = mod.full_recompute_checkpoint
+    return lambda shape, c: orig(shape, replace(c, method="lora") if c.method == "qlora" else c)
+
+
+def _kbit_lora_copies_shared(mod):
+    orig = mod.lora_intermediates
+
+    def f(shape, c, prof, trainable, adapted):  # adapters share the 16-bit norm output, as without the upcast
+        return orig(shape, c, replace(prof, kbit_fp32_upcast=False), trainable, adapted)
+
+    return f
+
+
+def _kbit_unquantised_16bit(mp):
+    from scaling_planner.memory import training
+
+    orig = training.state_bytes
+    mp.setattr(training, "state_bytes", lambda shape, c, prof: replace(orig(shape, c, prof), unquantised=2.0))
+
+
+MUTATIONS += [
+    Mutation("memory.profile.hf.kbit_fp32_upcast", "hf profile: kbit_fp32_upcast flipped to False",
+             _fact("hf", "kbit_fp32_upcast", False), _KPM_TESTS),
+    Mutation("memory.profile.generic.kbit_fp32_upcast", "generic profile: kbit_fp32_upcast flipped to True",
+             _fact("generic", "kbit_fp32_upcast", True), _KPM_TESTS),
+    Mutation("memory.profile.hf.moe_token_copies", "hf profile: moe_token_copies flipped to False",
+             _fact("hf", "moe_token_copies", False), _KPM_TESTS),
+    Mutation("memory.kbit.activations_16bit", "QLoRA upcast ignored in activations (16-bit stream, shared inputs)",
+             _setattr("activations", "kbit_upcast", lambda mod: lambda c, prof=None: False), _KPM_TESTS),
+    Mutation("memory.kbit.unquantised_16bit", "prepare_model_for_kbit_training's fp32 embeddings/head/norms ignored",
+             _kbit_unquantised_16bit, _KPM_TESTS),
+    Mutation("memory.kbit.checkpoint_16bit", "full-recompute checkpoints counted 16-bit under the QLoRA upcast",
+             _setattr("activations", "full_recompute_checkpoint", _kbit_checkpoint_16bit), _KPM_TESTS),
+    Mutation("memory.kbit.lora_copies_shared", "adapters share the norm output instead of their own bf16 copies",
+             _setattr("activations", "lora_intermediates", _kbit_lora_copies_shared), _KPM_TESTS),
+    Mutation("memory.buffers.kbit_head_cast_copy", "buffer kbit_head_cast_copy returns 0",
+             _zero("training", "kbit_head_cast_copy"), _KPM_TESTS),
+    Mutation("memory.activations.moe_routing", "activation component moe_routing returns 0",
+             _zero("activations", "moe_routing"), _KPM_TESTS),
+    Mutation("memory.paged.not_unified", "paged optimizer states counted in torch's allocated bytes",
+             _zero("training", "paged_optimizer_bytes"), _KPM_TESTS),
+    Mutation("memory.paged.no_threshold", "every tensor's state paged (bitsandbytes' 1e5-element floor ignored)",
+             _setattr("training", "PAGED_MIN_NUMEL", lambda mod: 0), _KPM_TESTS),
+    Mutation("memory.paged.32bit_as_8bit", "paged-adamw-32bit states counted at 1 B",
+             lambda mp: _paged_32_as_8(mp), _KPM_TESTS),
+]
+
+
+def _paged_32_as_8(mp):
+    from scaling_planner.memory import states
+
+    mp.setitem(states.PAGED_STATE_BYTES, "paged-adamw-32bit", 2.0)
