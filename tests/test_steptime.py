@@ -290,3 +290,13 @@ def test_shared_experts_run_on_every_token():
     extra = steptime.layer_gemm_shapes(shared, 4096, 1, 1)[len(base):]
     assert extra == [(1, 4096, 2 * 14336, 4096), (1, 4096, 4096, 14336)]  # gate+up and down over all tokens
     assert _run(shared, dp=8, ep=8).seconds > _run(moe, dp=8, ep=8).seconds
+
+
+def test_all_to_all_across_nodes_goes_through_each_ranks_nic():
+    # inside a node: (g - 1)/g of the bytes over NVLink; across nodes the (g - k)/g that leave the node go through
+    # the rank's own NIC (every GPU of the node is in some EP group), the (k - 1)/g that stay over NVLink, at once
+    nb = 1e9
+    inside = steptime.all_to_all_seconds(nb, H100, 8, 1, 8)
+    assert inside == pytest.approx(7 / 8 * nb / (450e9 * 0.75) + (14 + 3.4) * 1e-6)
+    across = steptime.all_to_all_seconds(nb, H100, 64, 2, 8)  # 4 ranks of the group per node, 16 nodes
+    assert across == pytest.approx(60 / 64 * nb / (50e9 * 0.75) + (14 + 14) * 1e-6)
