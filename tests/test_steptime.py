@@ -242,13 +242,19 @@ def test_single_h100_transformers_llama32_3b():
 
 
 def test_single_h100_small_model_is_memory_bound():
-    # GPT-2 124M: predicted 0.244 vs 0.14 measured (+74 %): transformers' GPT-2 uses gelu_new, eight eager ops that
-    # ModelShape cannot express yet (docs/planning.md §5.4, open gaps). The mechanism holds: small models spend most
-    # of the step in memory-bound kernels and reach a lower MFU than 3B.
+    # GPT-2 124M (transformers: gelu_new is eight eager ops, 106 B per ffn element; kernels.py): predicted 0.169 vs
+    # 0.14 measured (+21%; with a native GeLU's 10 B it was 0.244, +74%). Small models spend most of the step in
+    # memory-bound kernels and reach a lower MFU than 3B.
     g = step_time(get_preset("gpt2"), H100, tp=1, pp=1, dp=1, micro_batch=8, grad_accum=1, seq_len=1024,
                   zero_stage=0, framework="hf", optimizer="fused", state_bytes=2)
     assert g.breakdown["memory_bound"] > g.breakdown["compute"]
-    assert g.mfu == pytest.approx(0.244, abs=0.005)
+    assert g.mfu == pytest.approx(0.169, abs=0.005)
+    assert abs(g.mfu / 0.14 - 1) < 0.25
+    from dataclasses import replace as _r
+
+    native = step_time(_r(get_preset("gpt2"), activation="gelu"), H100, tp=1, pp=1, dp=1, micro_batch=8,
+                       grad_accum=1, seq_len=1024, zero_stage=0, framework="hf", optimizer="fused", state_bytes=2)
+    assert native.mfu > 0.23  # the eager tanh GeLU is what costs GPT-2 its time
 
 
 def test_fp8_casts_hand_count():

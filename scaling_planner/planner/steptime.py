@@ -267,7 +267,8 @@ def memory_bytes(shape: ModelShape, kern: Kernels, tokens: int, tp: int, sp: boo
     if sp and tp > 1:
         per_tok /= tp
     per_tok += kern.rope_bytes * (shape.q_width + shape.kv_width) / tp
-    per_tok += kern.act_bytes["gated" if shape.gated_mlp else "plain"] * shape.ffn * shape.mlps_per_token / tp
+    act = "gated" if shape.gated_mlp else ("plain_tanh" if shape.activation == "gelu_tanh" else "plain")
+    per_tok += kern.act_bytes[act] * shape.ffn * shape.mlps_per_token / tp
     if precision == "fp8":
         per_tok += FP8_CAST_BYTES * fp8_cast_elements(shape, tp, sp)
     loss = kern.ce_bytes * tokens * math.ceil(shape.vocab / tp) if lm_head else 0.0
