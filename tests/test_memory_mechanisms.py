@@ -412,3 +412,19 @@ def test_fp8_fewer_activations_than_bf16_llama3_8b():
     fp8 = layer_activation_bytes(s, MemoryConfig(precision="fp8", **c).resolved(), PROFILES["megatron"], FULL, set())
     assert bf16 / sbh == pytest.approx(34.03125, rel=1e-12)
     assert fp8 / sbh == pytest.approx(29.53125, rel=1e-12)
+
+
+def test_autocast_copies_under_zero3_recompute_are_one_layer():
+    # amp: autocast keeps 16-bit copies of the weights for backward; under ZeRO-3 with full recompute only the layer
+    # in flight (FSDP's gathered params are views, never in autocast's cache; recompute drops the saved casts)
+    from scaling_planner.memory import training
+    from scaling_planner.memory.config import MemoryConfig
+    from scaling_planner.model import get_preset
+
+    s = get_preset("llama-3-70b")
+    base = dict(framework="hf", precision="amp", gpus=64, zero=3)
+    c = MemoryConfig(**base, recompute="full").resolved()
+    rp = training.stage_params(s, c)[0]
+    assert training.autocast_copies(s, c, rp) == 2 * s.layer_params()
+    c0 = MemoryConfig(**base).resolved()
+    assert training.autocast_copies(s, c0, rp) == 2 * (rp.split + rp.emb + rp.head)  # saved for backward: all
