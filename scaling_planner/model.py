@@ -41,6 +41,9 @@ class ModelShape:
     n_experts: int = 0
     top_k: int = 0
     shared_experts: int = 0  # MoE: always-active experts, each of ``ffn`` (DeepSeekMoE / Qwen-MoE shared experts)
+    # non-gated MLP activation: "gelu" (exact, one native kernel) or "gelu_tanh" (GPT-2's gelu_new / NewGELUActivation,
+    # eight element-wise ops in transformers); gated MLPs are SiLU·up
+    activation: str = "gelu"
     extra_params: int = 0  # e.g. BLOOM's embedding LayerNorm, OPT's projections
     name: str = "custom"
 
@@ -69,6 +72,8 @@ class ModelShape:
                                      f"model shape: {f} must be a positive integer, got {v}")
         if self.n_heads % self.n_kv_heads:
             raise ScalePlanError(f"model shape: kv heads ({self.n_kv_heads}) must divide heads ({self.n_heads})")
+        if self.activation not in ("gelu", "gelu_tanh"):
+            raise ScalePlanError("model shape: activation must be gelu or gelu_tanh", param="activation")
         if self.norm not in NORMS:
             raise ScalePlanError(f"model shape: norm must be one of {', '.join(NORMS)}")
         if self.bias not in BIASES:
@@ -187,9 +192,9 @@ PRESETS: dict[str, ModelShape] = {s.name: s for s in (
     _llama("qwen2.5-0.5b", 151936, 896, 24, 14, 2, 4864, tied=True, bias="qkv"),
     _llama("gemma-7b", 256000, 3072, 28, 16, 16, 24576, tied=True, head_dim=256),
     _llama("phi-3-mini", 32064, 3072, 32, 32, 32, 8192),
-    ModelShape(name="gpt2", vocab=50257, d_model=768, n_layers=12, n_heads=12, ffn=3072, gated_mlp=False,
+    ModelShape(name="gpt2", vocab=50257, d_model=768, n_layers=12, n_heads=12, ffn=3072, gated_mlp=False, activation="gelu_tanh",
                tied_embeddings=True, norm="layernorm", bias="all", learned_pos=1024),
-    ModelShape(name="gpt2-xl", vocab=50257, d_model=1600, n_layers=48, n_heads=25, ffn=6400, gated_mlp=False,
+    ModelShape(name="gpt2-xl", vocab=50257, d_model=1600, n_layers=48, n_heads=25, ffn=6400, gated_mlp=False, activation="gelu_tanh",
                tied_embeddings=True, norm="layernorm", bias="all", learned_pos=1024),
     ModelShape(name="gpt3-175b", vocab=50257, d_model=12288, n_layers=96, n_heads=96, ffn=49152, gated_mlp=False,
                tied_embeddings=True, norm="layernorm", bias="all", learned_pos=2048),

@@ -473,3 +473,19 @@ def test_activation_offload_matches_torchtune_readme():
     assert saved / GIB == pytest.approx(23.1 - 21.8, abs=0.05)
     with pytest.raises(ScalePlanError, match="recompute"):
         estimate_memory(s, MC(framework="torchtune", activation_offload=True))
+
+
+def test_autocast_copies_under_zero3_recompute_are_one_layer():
+    # amp: autocast keeps 16-bit copies of the weights for backward; under ZeRO-3 with full recompute only the layer
+    # in flight (FSDP's gathered params are views, never in autocast's cache; recompute drops the saved casts)
+    from scaling_planner.memory import training
+    from scaling_planner.memory.config import MemoryConfig
+    from scaling_planner.model import get_preset
+
+    s = get_preset("llama-3-70b")
+    base = dict(framework="hf", precision="amp", gpus=64, zero=3)
+    c = MemoryConfig(**base, recompute="full").resolved()
+    rp = training.stage_params(s, c)[0]
+    assert training.autocast_copies(s, c, rp) == 2 * s.layer_params()
+    c0 = MemoryConfig(**base).resolved()
+    assert training.autocast_copies(s, c0, rp) == 2 * (rp.split + rp.emb + rp.head)  # saved for backward: all

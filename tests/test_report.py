@@ -458,3 +458,14 @@ def test_cli_report_path_errors(cli, tmp_path):
     assert len(err.strip().splitlines()) == 1
     code, _, err = cli("budget", "--flops", "1e23", "--report", tmp_path / "plan.txt")
     assert code == 2 and ".html or .md" in err
+
+
+def test_plan_report_with_a_fixed_model_and_tokens_moe(cli, tmp_path):
+    # N fixed by a shape and D by --tokens: the law's samples spread only the loss (this used to crash the report);
+    # MoE plans list each layout's EP
+    rep = tmp_path / "moe.md"
+    code, out, err = cli("budget", "--model", "mixtral-8x7b", "--gpu", "h100", "--tokens", "1e11", "--report", rep)
+    assert code == 0, err
+    text = rep.read_text()
+    assert re.search(r"95% interval \(law samples\) \| loss \d\.\d+–\d\.\d+ \|", text)
+    assert "| TP | PP | DP | EP | ZeRO |" in text

@@ -242,13 +242,19 @@ def test_single_h100_transformers_llama32_3b():
 
 
 def test_single_h100_small_model_is_memory_bound():
-    # GPT-2 124M: predicted 0.244 vs 0.14 measured (+74 %): transformers' GPT-2 uses gelu_new, eight eager ops that
-    # ModelShape cannot express yet (docs/planning.md §5.4, open gaps). The mechanism holds: small models spend most
-    # of the step in memory-bound kernels and reach a lower MFU than 3B.
+    # GPT-2 124M (transformers: gelu_new is eight eager ops, 106 B per ffn element; kernels.py): predicted 0.169 vs
+    # 0.14 measured (+21%; with a native GeLU's 10 B it was 0.244, +74%). Small models spend most of the step in
+    # memory-bound kernels and reach a lower MFU than 3B.
     g = step_time(get_preset("gpt2"), H100, tp=1, pp=1, dp=1, micro_batch=8, grad_accum=1, seq_len=1024,
                   zero_stage=0, framework="hf", optimizer="fused", state_bytes=2)
     assert g.breakdown["memory_bound"] > g.breakdown["compute"]
-    assert g.mfu == pytest.approx(0.244, abs=0.005)
+    assert g.mfu == pytest.approx(0.169, abs=0.005)
+    assert abs(g.mfu / 0.14 - 1) < 0.25
+    from dataclasses import replace as _r
+
+    native = step_time(_r(get_preset("gpt2"), activation="gelu"), H100, tp=1, pp=1, dp=1, micro_batch=8,
+                       grad_accum=1, seq_len=1024, zero_stage=0, framework="hf", optimizer="fused", state_bytes=2)
+    assert native.mfu > 0.23  # the eager tanh GeLU is what costs GPT-2 its time
 
 
 def test_fp8_casts_hand_count():
@@ -290,3 +296,13 @@ def test_shared_experts_run_on_every_token():
     extra = steptime.layer_gemm_shapes(shared, 4096, 1, 1)[len(base):]
     assert extra == [(1, 4096, 2 * 14336, 4096), (1, 4096, 4096, 14336)]  # gate+up and down over all tokens
     assert _run(shared, dp=8, ep=8).seconds > _run(moe, dp=8, ep=8).seconds
+
+
+def test_all_to_all_across_nodes_goes_through_each_ranks_nic():
+    # inside a node: (g - 1)/g of the bytes over NVLink; across nodes the (g - k)/g that leave the node go through
+    # the rank's own NIC (every GPU of the node is in some EP group), the (k - 1)/g that stay over NVLink, at once
+    nb = 1e9
+    inside = steptime.all_to_all_seconds(nb, H100, 8, 1, 8)
+    assert inside == pytest.approx(7 / 8 * nb / (450e9 * 0.75) + (14 + 3.4) * 1e-6)
+    across = steptime.all_to_all_seconds(nb, H100, 64, 2, 8)  # 4 ranks of the group per node, 16 nodes
+    assert across == pytest.approx(60 / 64 * nb / (50e9 * 0.75) + (14 + 14) * 1e-6)

@@ -70,6 +70,9 @@ def from_hf_config(path: str | Path) -> ModelShape:
             return ModelShape(vocab=need("vocab_size"), d_model=h, n_layers=need("n_layer"), n_heads=need("n_head"),
                               ffn=c.get("n_inner") or 4 * h, gated_mlp=False, norm="layernorm", bias="all",
                               learned_pos=need("n_positions", "n_ctx"),
+                              # transformers ACT2FN: "gelu_new" (GPT-2's default) is the tanh approximation in eager ops
+                              activation="gelu_tanh" if c.get("activation_function", "gelu_new") in
+                              ("gelu_new", "gelu_pytorch_tanh", "gelu_fast") else "gelu",
                               tied_embeddings=bool(c.get("tie_word_embeddings", True)), name=name)
         if mt == "gpt_neox":
             h = need("hidden_size")

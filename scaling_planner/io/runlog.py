@@ -498,12 +498,7 @@ def load_runs(path: str | Path, columns: Mapping[str, str] | None = None, *, flo
     """
     unit = _check_loss_unit(loss_unit)
     logs = _log10_names(log10)
-    p = Path(path)
-    if not p.exists():
-        raise ScalePlanError(f"{p}: no such file")
-    if p.is_dir():
-        raise ScalePlanError(f"{p}: is a directory; pass a run-log file")
-    sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    p, sha = _log_file(path)
     frame, lines, header = _read_frame(p, dict(columns or {}) if where is None else None)  # typed number columns
     if len(frame) == 0:
         raise ScalePlanError(f"{p}: no rows")
@@ -517,6 +512,16 @@ def load_runs(path: str | Path, columns: Mapping[str, str] | None = None, *, flo
                               param_count=param_count, lines=lines, warnings=warns, path=str(p), loss_unit=unit,
                               log10=logs)
     return table if note is None else _with_note(table, note)
+
+
+def _log_file(path: str | Path) -> tuple[Path, str]:
+    """The run log's path, checked to be a file, and its SHA-256 (recorded in the RunTable)."""
+    p = Path(path)
+    if not p.exists():
+        raise ScalePlanError(f"{p}: no such file")
+    if p.is_dir():
+        raise ScalePlanError(f"{p}: is a directory; pass a run-log file")
+    return p, hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def _with_note(table: RunTable, note: str) -> RunTable:
@@ -539,12 +544,7 @@ def load_run_groups(path: str | Path, columns: Mapping[str, str] | None = None, 
     by = parse_group_by(group_by)
     unit = _check_loss_unit(loss_unit)
     logs = _log10_names(log10)
-    p = Path(path)
-    if not p.exists():
-        raise ScalePlanError(f"{p}: no such file")
-    if p.is_dir():
-        raise ScalePlanError(f"{p}: is a directory; pass a run-log file")
-    sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    p, sha = _log_file(path)
     frame, lines, header = _read_frame(p)
     if len(frame) == 0:
         raise ScalePlanError(f"{p}: no rows")

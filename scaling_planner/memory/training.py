@@ -169,8 +169,16 @@ def offload_states(ms: ModelStates, c, prof: Profile) -> ModelStates:
 # ---------------------------------------------------------------------------- 5. buffers (docs/memory.md §7)
 def autocast_copies(shape: ModelShape, c, rp: StageParams) -> float:
     """``amp`` full fine-tune: autocast's 16-bit copies of the TP-split, embedding and head weights, kept for
-    backward: 2 B × those parameters."""
-    return 2 * (rp.split + rp.emb + rp.head) if c.precision == "amp" and c.method == "full" else 0.0
+    backward (and, for leaf parameters, in autocast's cast cache until the forward's autocast exits): 2 B × those
+    parameters. Under ZeRO-3 / FSDP with full recompute only the layer in flight holds copies: the gathered
+    parameters are views of the flat parameter, which autocast does not cache (aten/src/ATen/autocast_mode.cpp
+    ``cached_cast``: leaf, requires_grad, not a view), and recompute drops what the forward saved (docs/memory.md
+    §3)."""
+    if c.precision != "amp" or c.method != "full":
+        return 0.0
+    if c.zero == 3 and c.recompute == "full":
+        return 2 * _layer_on_rank(shape, c)
+    return 2 * (rp.split + rp.emb + rp.head)
 
 
 def _layer_on_rank(shape: ModelShape, c) -> float:

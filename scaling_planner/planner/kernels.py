@@ -46,7 +46,7 @@ _FUSED = dict(
     rope_bytes=8.0,  # TE fused RoPE: fwd read + write (4 B), bwd the same
     # fused bias-SwiGLU (core/fusions/fused_bias_swiglu.py): fwd read gate, up, write out (6 B per ffn element);
     # bwd read gate, up, dout, write dgate, dup (10 B) -> 16; fused bias-GeLU: fwd 4 B, bwd 6 B -> 10
-    act_bytes={"gated": 16.0, "plain": 10.0},
+    act_bytes={"gated": 16.0, "plain": 10.0, "plain_tanh": 10.0},
     # vocab-parallel cross-entropy on fp32 logits: fwd upcast (2+4), max (4), exp in place (8), sum (4); bwd grad
     # in place (8), downcast (4+2) -> 36 B per logit
     ce_bytes=36.0,
@@ -63,8 +63,11 @@ _EAGER = dict(
     # apply_rotary_pos_emb eager: q*cos 4, rotate_half (slice+neg 2, cat 4), *sin 4, add 6 = 20 B; bwd 2x -> 60
     rope_bytes=60.0,
     # act_fn(gate) * up eager: silu 4 + mul 6 = 10 B fwd; bwd mul grads 12 + silu grad 6 = 18 -> 28.
-    # Plain MLP: torch's native GeLU kernel 4 + 6 = 10 (models whose GeLU is composed of eager ops move more).
-    act_bytes={"gated": 28.0, "plain": 10.0},
+    # Plain MLP: torch's native GeLU kernel 4 + 6 = 10. GPT-2's gelu_new (transformers activations.py
+    # NewGELUActivation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))) is eight eager ops: forward pow 4, mul 4, add 6,
+    # mul 4, tanh 4, add 4, mul 4, mul 6 = 36 B; backward pow 14, three scalar muls 12, tanh 14, final mul 12, the
+    # add and the two gradient accumulations of x 18 = 70 -> 106
+    act_bytes={"gated": 28.0, "plain": 10.0, "plain_tanh": 106.0},
     # ForCausalLMLoss: logits.float() 6, log_softmax (max, sum, write) 16, nll 4; bwd nll grad 4, log_softmax
     # grad 12, downcast 6 -> 48 B per logit
     ce_bytes=48.0,

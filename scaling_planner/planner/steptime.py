@@ -169,6 +169,22 @@ def collective_latency(gpu: GPU, kind: str, group: int, stride: int, gpn: int) -
     return ring * 1e-6
 
 
+def all_to_all_seconds(nbytes: float, gpu: GPU, group: int, stride: int, gpn: int) -> float:
+    """One all-to-all of ``nbytes`` per rank over ``group`` ranks ``stride`` apart. Each rank keeps 1/g of its data,
+    sends (k − 1)/g to the other ranks of its node over NVLink and (g − k)/g to other nodes through its own NIC
+    (every GPU of a node takes part in some group, so each has one NIC's worth), both at once: the slower of the two,
+    + :func:`collective_latency`. Inside a node it is the ring figure (g − 1)/g over NVLink."""
+    if group <= 1:
+        return 0.0
+    k, nodes = span(group, stride, gpn)
+    lat = collective_latency(gpu, "all_to_all", group, stride, gpn)
+    if nodes == 1:
+        return ring_seconds(nbytes, group, collective_bw(gpu, group, stride, gpn), "all_to_all") + lat
+    intra = nbytes * (k - 1) / group / (gpu.intra_node_gb_s * 1e9 * NET_EFFICIENCY)
+    inter = nbytes * (group - k) / group / (gpu.inter_node_gb_s * 1e9 * NET_EFFICIENCY)
+    return max(intra, inter) + lat
+
+
 def collective_seconds(nbytes: float, gpu: GPU, kind: str, group: int, stride: int, gpn: int) -> float:
     """One collective on ``nbytes`` per rank: ring bandwidth time (:func:`ring_seconds` at :func:`collective_bw`)
     plus :func:`collective_latency`."""
@@ -251,7 +267,8 @@ def memory_bytes(shape: ModelShape, kern: Kernels, tokens: int, tp: int, sp: boo
     if sp and tp > 1:
         per_tok /= tp
     per_tok += kern.rope_bytes * (shape.q_width + shape.kv_width) / tp
-    per_tok += kern.act_bytes["gated" if shape.gated_mlp else "plain"] * shape.ffn * shape.mlps_per_token / tp
+    act = "gated" if shape.gated_mlp else ("plain_tanh" if shape.activation == "gelu_tanh" else "plain")
+    per_tok += kern.act_bytes[act] * shape.ffn * shape.mlps_per_token / tp
     if precision == "fp8":
         per_tok += FP8_CAST_BYTES * fp8_cast_elements(shape, tp, sp)
     loss = kern.ce_bytes * tokens * math.ceil(shape.vocab / tp) if lm_head else 0.0
@@ -286,7 +303,7 @@ def ep_seconds(shape: ModelShape, gpu: GPU, tokens: int, tp: int, ep: int, gpn: 
     if not shape.n_experts or ep <= 1:
         return 0.0
     nbytes = tokens * shape.top_k * shape.d_model * BF16 / tp
-    return 2 * collective_seconds(nbytes, gpu, "all_to_all", ep, tp, gpn)
+    return 2 * all_to_all_seconds(nbytes, gpu, ep, tp, gpn)
 
 
 def cp_seconds(shape: ModelShape, gpu: GPU, tokens: int, tp: int, cp: int, gpn: int) -> float:

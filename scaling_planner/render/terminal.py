@@ -512,12 +512,14 @@ def plan_view(plan) -> Group:
     parts.append(mem)
     if d["alternatives"]:
         alt = Table(title="alternative layouts", title_justify="left")
-        for c in ("TP", "PP", "DP", "ZeRO", "mb", "recompute", "GiB/GPU", "MFU", "days", "why it lost"):
+        ep = bool(moe)  # the EP column only for MoE plans
+        for c in ("TP", "PP", "DP", *(("EP",) if ep else ()), "ZeRO", "mb", "recompute", "GiB/GPU", "MFU", "days",
+                  "why it lost"):
             alt.add_column(c, justify="left" if c in ("recompute", "why it lost") else "right")
         for a in d["alternatives"]:
-            alt.add_row(str(a["tp"]), str(a["pp"]), str(a["dp"]), str(a["zero_stage"]), str(a["micro_batch"]),
-                        a["recompute"], f"{a['memory_per_gpu_gib']:.1f}", f"{a['mfu']:.2f}", f"{a['days']:.1f}",
-                        a["why_lost"])
+            alt.add_row(str(a["tp"]), str(a["pp"]), str(a["dp"]), *((str(a["ep"]),) if ep else ()),
+                        str(a["zero_stage"]), str(a["micro_batch"]), a["recompute"],
+                        f"{a['memory_per_gpu_gib']:.1f}", f"{a['mfu']:.2f}", f"{a['days']:.1f}", a["why_lost"])
         parts.append(alt)
     for n in d["notes"]:
         parts.append(Text("note: " + n, style="yellow"))

@@ -25,11 +25,12 @@ def plan_content(plan, command: str = "") -> Report:
                    ("MFU / goodput", f"{d['mfu']:.2f} / {d['goodput']:.2f} ({d['mfu_counts']}; "
                                      f"{plan.assumptions['mfu_source']})"),
                    ("HFU", "—" if d["hfu"] is None else f"{d['hfu']:.2f}")]
-    if d["interval"]:
-        iv = d["interval"]
-        rep.summary.append(("95% interval (law samples)", f"params {fmt_count(iv['params'][0])}–"
-                            f"{fmt_count(iv['params'][1])}, tokens {fmt_count(iv['tokens'][0])}–"
-                            f"{fmt_count(iv['tokens'][1])}"))
+    iv = d["interval"] or {}
+    spans = [f"{k} {fmt_count(iv[k][0])}–{fmt_count(iv[k][1])}" for k in ("params", "tokens") if k in iv]
+    if "loss" in iv:
+        spans.append(f"loss {iv['loss'][0]:.3f}–{iv['loss'][1]:.3f}")
+    if spans:  # with N or D fixed the law's samples only spread the loss
+        rep.summary.append(("95% interval (law samples)", ", ".join(spans)))
     s = d["shape"]
     rep.tables.append(Table("model shape", list(s), [list(s.values())]))
     rep.tables.append(Table("the same budget under other laws", ["law", "params", "tokens", "tokens/param", "loss"],
@@ -41,16 +42,20 @@ def plan_content(plan, command: str = "") -> Report:
         tb = d["time_breakdown"]
         rep.tables.append(Table("one step of the chosen layout (seconds; step-time model)", list(tb),
                                 [list(tb.values())]))
-    rep.tables.append(Table("layouts", ["", "TP", "PP", "DP", "ZeRO", "micro-batch", "recompute", "GiB/GPU", "MFU",
-                                        "days", "note"],
-                            [["chosen", L["tp"], L["pp"], L["dp"], L["zero_stage"], L["micro_batch"], L["recompute"],
-                              L["memory_per_gpu_gib"], d["mfu"], d["days"], "best predicted throughput"]] +
-                            [["alternative", a["tp"], a["pp"], a["dp"], a["zero_stage"], a["micro_batch"],
-                              a["recompute"], a["memory_per_gpu_gib"], a["mfu"], a["days"], a["why_lost"]]
-                             for a in d["alternatives"]]))
+    moe = "moe" in d  # the EP column only for MoE plans
+
+    def row(tag, a, mfu, days, note):
+        return [tag, a["tp"], a["pp"], a["dp"], *((a["ep"],) if moe else ()), a["zero_stage"], a["micro_batch"],
+                a["recompute"], a["memory_per_gpu_gib"], mfu, days, note]
+
+    rep.tables.append(Table("layouts", ["", "TP", "PP", "DP", *(("EP",) if moe else ()), "ZeRO", "micro-batch",
+                                        "recompute", "GiB/GPU", "MFU", "days", "note"],
+                            [row("chosen", L, d["mfu"], d["days"], "best predicted throughput")] +
+                            [row("alternative", a, a["mfu"], a["days"], a["why_lost"]) for a in d["alternatives"]]))
     # figures: memory per layout (the estimates the layouts were checked with), time and cost vs GPUs (if scanned)
     layouts = [("chosen", plan.layout)] + [(f"alt {i + 1}", a) for i, a in enumerate(plan.alternative_layouts)]
-    labels = [f"{tag}: TP{lay.tp} PP{lay.pp} Z{lay.zero_stage} mb{lay.micro_batch}" for tag, lay in layouts]
+    labels = [f"{tag}: TP{lay.tp} PP{lay.pp}" + (f" EP{lay.ep}" if moe else "") + f" Z{lay.zero_stage} "
+              f"mb{lay.micro_batch}" for tag, lay in layouts]
     bds = [{k: v / GIB for k, v in lay.memory.breakdown.items()} for _, lay in layouts]
     rep.figures.append(Figure(plots.plot_memory_bars(labels, bds, plan.gpu.memory_gib, "per-GPU memory by layout"),
                               "Per-GPU device memory (GiB) of the chosen and alternative layouts at their peak "
