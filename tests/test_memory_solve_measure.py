@@ -187,6 +187,8 @@ def test_measure_plan_maps_the_config():
     (MemoryConfig(optimizer="lion"), "optimizer lion"),
     (MemoryConfig(recompute="selective"), "recompute selective"),
     (MemoryConfig(inference=True), "inference"),
+    (MemoryConfig(framework="torchtune", optimizer_in_bwd=True), "optimizer_in_bwd"),
+    (MemoryConfig(framework="torchtune", activation_offload=True, recompute="full"), "activation_offload"),
 ])
 def test_measure_refuses_what_it_cannot_reproduce(cfg, text):
     with pytest.raises(ScalePlanError, match=text) as e:
@@ -276,3 +278,10 @@ def test_cli_measure_json_and_terminal_with_a_stubbed_runner(monkeypatch, cli):
     assert code == 0 and "measured on NVIDIA H100" in out and "error" in out
     code, out, err = cli("memory", "--model", "llama-3-8b", "--zero", "1", "--gpus", "2", "--measure")
     assert code == 2 and "--gpus" in err and len(err.strip().splitlines()) == 1
+
+
+def test_measure_refuses_lora_where_module_names_differ():
+    # the runner adapts q_proj ... down_proj: GPT-2's c_attn / Conv1D would fail in PEFT or be left unadapted
+    with pytest.raises(ScalePlanError, match="LoRA on this model family"):
+        measure.measure_plan(LLAMA8B, MemoryConfig(method="lora"), {"model_type": "gpt2", "vocab_size": 50257})
+    assert measure.measure_plan(LLAMA8B, MemoryConfig(method="lora"), {"model_type": "mistral"})["method"] == "lora"

@@ -359,3 +359,9 @@ def test_budget_shared_experts_cli_and_shape(cli):
     assert d["moe"]["params_active"] == pytest.approx(d["params"], rel=0.05)
     code, out, err = cli("budget", "--flops", "1e22", "--shared-experts", "2")
     assert code == 2 and "--shared-experts" in err and "Traceback" not in err
+
+
+def test_pinned_sp_needs_tp():
+    with pytest.raises(ScalePlanError) as e:
+        plan_budget(flops=1e22, gpu="h100", tp=1, sp=True)
+    assert e.value.param == ("sp", "tp")

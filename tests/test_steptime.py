@@ -306,3 +306,16 @@ def test_all_to_all_across_nodes_goes_through_each_ranks_nic():
     assert inside == pytest.approx(7 / 8 * nb / (450e9 * 0.75) + (14 + 3.4) * 1e-6)
     across = steptime.all_to_all_seconds(nb, H100, 64, 2, 8)  # 4 ranks of the group per node, 16 nodes
     assert across == pytest.approx(60 / 64 * nb / (50e9 * 0.75) + (14 + 14) * 1e-6)
+
+
+def test_fsdp_collectives_are_per_layer_at_every_stage():
+    # torchtune's FSDP2 reduces (and gathers) per fully_shard unit, a layer: ZeRO-2 pays one latency per layer,
+    # not one for a single bucket
+    tt = KERNELS["torchtune"]
+    kw = dict(dp=64, stride=1, zero_stage=2, grad_accum=1, grad_bytes=2, t_mb=0.0, gpn=8)
+    per_layer = steptime.dp_exposed_seconds(1e9, A100, tt, layers=32, **kw)
+    one = steptime.dp_exposed_seconds(1e9, A100, steptime.Kernels(**{**tt.__dict__, "bucket_per_layer": False}),
+                                      layers=32, **kw)
+    lat_rs = steptime.collective_latency(A100, "reduce_scatter", 64, 1, 8)
+    lat_ag = steptime.collective_latency(A100, "all_gather", 64, 1, 8)
+    assert per_layer - one == pytest.approx(31 * (lat_rs + lat_ag))

@@ -30,6 +30,7 @@ OPTIMIZERS = ("adamw", "adamw-8bit", "paged-adamw-8bit", "sgd", "sgd-momentum")
 ATTENTION = {"flash": "sdpa", "eager": "eager"}  # scaleplan attention -> transformers attn_implementation
 RECOMPUTE = ("none", "full")  # full: gradient_checkpointing_enable(use_reentrant=False)
 # scaleplan LoRA target -> the Llama-family module name PEFT adapts
+LORA_MODEL_TYPES = ("llama", "mistral", "qwen2", "gemma")  # families whose linears carry LORA_MODULES' names
 LORA_MODULES = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj", "gate": "gate_proj", "up": "up_proj",
                 "down": "down_proj"}
 
@@ -90,6 +91,15 @@ def measure_plan(shape, config, hf_config: dict | None = None, steps: int = STEP
         (c.chunked_ce, "chunked cross-entropy: drop chunked_ce", "chunked_ce"),
         (c.dropout > 0, "hidden dropout: use dropout 0", "dropout"),
         (c.grad_accum > 1, "gradient accumulation: use grad_accum 1", "grad_accum"),
+        (getattr(c, "optimizer_in_bwd", False), "the optimizer step in backward (torchtune): drop optimizer_in_bwd",
+         "optimizer_in_bwd"),
+        (getattr(c, "activation_offload", False), "activation offloading (torchtune): drop activation_offload",
+         "activation_offload"),
+        (c.method != "full" and (hf_config or {}).get("model_type", "llama") not in LORA_MODEL_TYPES,
+         "LoRA on this model family (its linears are not named q_proj ... down_proj): use a Llama-family model "
+         "(llama, mistral, qwen2, gemma, phi3)", "method"),
+        (c.method != "full" and shape.n_experts > 0, "LoRA on MoE experts (the runner adapts q_proj ... down_proj "
+         "only): measure a full fine-tune", "method"),
         (shape.n_experts > 0 and hf_config is None, "an MoE shape without the model's config.json: give hf_config",
          "hf_config"),
     ]

@@ -55,13 +55,14 @@ def _build(plan: dict, torch, transformers):
         except TypeError:  # transformers < 4.56 names it torch_dtype
             model = AutoModelForCausalLM.from_config(cfg, torch_dtype=dtype, **kw)
     full_rc = plan["recompute"] == "full"
+    n_params = sum(p.numel() for p in model.parameters())  # before NF4 packs two weights per byte
     if qlora:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(_to_nf4(model, torch), use_gradient_checkpointing=full_rc,
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
-    if full_rc and not qlora:
+    if full_rc:  # also for QLoRA, should prepare_model_for_kbit_training not have enabled it
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if plan["method"] != "full":
         from peft import LoraConfig, get_peft_model
@@ -70,10 +71,14 @@ def _build(plan: dict, torch, transformers):
         lc = LoraConfig(r=lo["rank"], lora_alpha=lo["alpha"], lora_dropout=lo["dropout"],
                         target_modules=lo["targets"], task_type="CAUSAL_LM")
         model = get_peft_model(model, lc, autocast_adapter_dtype=lo["adapter_dtype"] == "fp32")
+        if lo["adapter_dtype"] == "bf16":  # PEFT only ever upcasts adapters; on an fp32 base they would stay fp32
+            for name, p in model.named_parameters():
+                if "lora_" in name:
+                    p.data = p.data.to(torch.bfloat16)
         if full_rc:
             model.enable_input_require_grads()
     model.train()
-    return model
+    return model, n_params
 
 
 def _to_nf4(model, torch):
@@ -92,6 +97,9 @@ def _to_nf4(model, torch):
                 setattr(mod, child_name, q)
     for p in model.parameters():
         p.requires_grad_(False)
+    # what transformers sets when it loads with a 4-bit quantization config: PEFT's prepare_model_for_kbit_training
+    # and its LoRA dispatch read it (peft/utils/other.py, tuners/lora/bnb.py)
+    model.is_loaded_in_4bit = True
     return model.to("cuda")
 
 
@@ -121,7 +129,7 @@ def run(plan: dict) -> dict:
         return {"error": "transformers is not installed: pip install 'scaleplan[measure]'"}
     versions = _versions()
     try:
-        model = _build(plan, torch, transformers)
+        model, n_params = _build(plan, torch, transformers)
         params = [p for p in model.parameters() if p.requires_grad]
         opt = _optimizer(plan, params, torch)
         torch.cuda.synchronize()
@@ -146,7 +154,7 @@ def run(plan: dict) -> dict:
         return {"error": f"{e.name or e} is not installed: pip install 'scaleplan[measure]'"}
     return {"max_allocated_bytes": torch.cuda.max_memory_allocated(),
             "max_reserved_bytes": torch.cuda.max_memory_reserved(), "device_used_bytes": total - free,
-            "after_load_bytes": after_load, "params_total": sum(p.numel() for p in model.parameters()),
+            "after_load_bytes": after_load, "params_total": n_params,
             "gpu": torch.cuda.get_device_name(), "steps": plan["steps"], **versions}
 
 

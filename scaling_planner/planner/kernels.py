@@ -28,6 +28,7 @@ class Kernels:
     # gradient bucket of the data-parallel reduce (parameters per collective): max(bucket, bucket_per_rank · dp), or
     # bucket_bytes of gradient bytes (torch DDP); ZeRO-3 / FSDP collectives are per layer whatever these say
     tp_overlap: bool = False  # TP collectives overlapped with the adjacent GEMMs (TE userbuffers; needs SP)
+    bucket_per_layer: bool = False  # FSDP: one collective per layer (its wrapping unit) at every ZeRO stage
     bucket: float = 0.0
     bucket_per_rank: float = 0.0
     bucket_bytes: float = 0.0
@@ -93,8 +94,8 @@ KERNELS: dict[str, Kernels] = {
                   **_EAGER),
     # torchtune: eager ops in transformers' style (fp32 RMSNorm), torch AdamW (foreach default), FSDP2 overlap
     # FSDP2: one collective per fully_shard unit (each decoder layer), at any ZeRO stage torchtune runs
-    "torchtune": Kernels("torchtune", optimizer="foreach", overlap_dp=True, fused_attention="fa2", bucket_bytes=0.0,
-                         **_EAGER),
+    "torchtune": Kernels("torchtune", optimizer="foreach", overlap_dp=True, fused_attention="fa2",
+                         bucket_per_layer=True, **_EAGER),
     # plain PyTorch with fused kernels (memory profile "generic")
     "generic": Kernels("generic", optimizer="fused", overlap_dp=True, fused_attention="fa2", bucket_bytes=25 * 2**20,
                        **_FUSED),

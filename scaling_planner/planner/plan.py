@@ -173,6 +173,9 @@ def _validate_layout(pins: dict, *, gpus, deadline_days, max_gpus, framework) ->
                              param="recompute")
     if pins["sp"] is not None and not isinstance(pins["sp"], bool):
         raise ScalePlanError(f"sp must be True or False, got {pins['sp']!r}", param="sp")
+    if pins["sp"] and pins["tp"] == 1:
+        raise ScalePlanError("sequence parallelism splits the sequence over the TP ranks: it needs tp > 1 (drop sp "
+                             "or give a larger tp)", param=("sp", "tp"))
     if (pins["pp"] or 1) > 1 and (pins["zero"] or 0) > 1:
         raise ScalePlanError(f"zero {pins['zero']} needs pp 1: with pipeline parallelism Megatron's distributed "
                              "optimizer and DeepSpeed's pipeline engine shard only the optimizer (use zero 0 or 1)",

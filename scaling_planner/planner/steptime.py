@@ -351,7 +351,7 @@ def dp_exposed_seconds(params_local: float, gpu: GPU, kern: Kernels, *, dp: int,
         if not kern.overlap_dp:
             return grad_accum * per_mb
         return grad_accum * max(0.0, per_mb - t_mb)
-    buckets = params_local / dp_bucket_params(kern, dp, grad_bytes)
+    buckets = layers if kern.bucket_per_layer else params_local / dp_bucket_params(kern, dp, grad_bytes)
     if zero_stage == 0:
         reduce = coll(params_local * grad_bytes, "all_reduce", buckets)
         gather = 0.0

@@ -120,9 +120,13 @@ def megatron_arguments(plan) -> list[tuple[str, str | None]]:
     ]
     if L.sp and L.tp > 1:
         a.append(("--sequence-parallel", None))
-        # the step-time model costs TP communication overlapped with the GEMMs (TE userbuffers), as NVIDIA's recipes
-        # run it; Megatron needs SP for it (validate_args, megatron/training/arguments.py L1441 @ d98e8a6)
-        a.append(("--tp-comm-overlap", None))
+        # the step-time model costs TP communication overlapped with the GEMMs (TE userbuffers) where the plan's
+        # framework overlaps it, as NVIDIA's recipes run it; Megatron needs SP for it (validate_args,
+        # megatron/training/arguments.py L1441 @ d98e8a6)
+        from ..planner.kernels import kernels
+
+        if kernels(plan.framework).tp_overlap:
+            a.append(("--tp-comm-overlap", None))
     if s.n_experts:
         a += [("--num-experts", str(s.n_experts)), ("--moe-router-topk", str(s.top_k)),
               ("--expert-model-parallel-size", str(getattr(L, "ep", 1)))]
