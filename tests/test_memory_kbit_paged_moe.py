@@ -26,9 +26,8 @@ from scaling_planner.memory import (
 from scaling_planner.model import LINEARS, ModelShape
 from scaling_planner.units import GIB
 
-# the toy shape of tests/test_memory_mechanisms.py
-TOY = ModelShape(vocab=1000, d_model=64, n_layers=4, n_heads=4, n_kv_heads=2, ffn=160, name="toy")
-V, H, L, A, QW, KVW, F = 1000, 64, 4, 4, 64, 32, 160
+from .test_memory_mechanisms import KVW, QW, TOY, A, F, H, L, V  # the toy shape and its dimensions
+
 S, B = 32, 2
 SB = S * B
 SBH = SB * H

@@ -136,22 +136,12 @@ def _last_true(ok, lo: int, hi: int) -> int:
 
 
 def _first_true(ok, lo: int, hi: int) -> int | None:
-    """Smallest k in [lo, hi] with ok(k) (False then True), None if ok(hi) is False: gallop, then bisect."""
+    """Smallest k in [lo, hi] with ok(k) (False then True), None if ok(hi) is False: the last k where ok is False,
+    plus one (:func:`_last_true` on the negation)."""
     if ok(lo):
         return lo
-    bad, k = lo, lo
-    while True:
-        k = min(2 * k, hi)
-        if ok(k):
-            good = k
-            break
-        bad = k
-        if k == hi:
-            return None
-    while good - bad > 1:
-        mid = (good + bad) // 2
-        good, bad = (mid, bad) if ok(mid) else (good, mid)
-    return good
+    last_bad = _last_true(lambda k: not ok(k), lo, hi)
+    return None if last_bad == hi else last_bad + 1
 
 
 def _check_monotone(memo: dict, increasing: bool, variable: str) -> None:
