@@ -258,6 +258,15 @@ def shape_for_params(n_params: float, vocab: int = 32000, *, tp: int = 1, pp: in
     return best[1]
 
 
+def check_moe_counts(experts: int, top_k: int, shared: int = 0) -> None:
+    """The one check of MoE counts given as numbers: at least 2 experts, 1 <= top_k <= experts, shared >= 0."""
+    if experts < 2 or not 1 <= top_k <= experts:
+        raise ScalePlanError(f"an MoE needs at least 2 experts and 1 <= top_k <= experts, got experts {experts}, "
+                             f"top_k {top_k}", param=("experts", "top_k"))
+    if shared < 0:
+        raise ScalePlanError(f"shared_experts must be a count >= 0, got {shared}", param="shared_experts")
+
+
 def moe_shape(dense: ModelShape, experts: int, top_k: int, total: float | None = None,
               name: str | None = None, shared: int = 0) -> ModelShape:
     """An MoE of ``experts`` experts routed top-``top_k`` built on the dense shape ``dense`` (same attention, width,
@@ -266,9 +275,7 @@ def moe_shape(dense: ModelShape, experts: int, top_k: int, total: float | None =
     experts). With ``total`` (all parameters), the expert ffn is instead the multiple of 128 whose total is nearest
     ``total``; the active count then follows. ``shared`` always-active experts of the same ffn count among the
     ``top_k`` widths: each expert's ffn = ffn / (top_k + shared)."""
-    if experts < 2 or not 1 <= top_k <= experts:
-        raise ScalePlanError(f"an MoE needs at least 2 experts and 1 <= top_k <= experts, got {experts}, {top_k}",
-                             param=("experts", "top_k"))
+    check_moe_counts(experts, top_k, shared)
     base = replace(dense, n_experts=experts, top_k=top_k, shared_experts=shared,
                    name=name or f"{dense.name}-{experts}e-top{top_k}" + (f"+{shared}s" if shared else ""))
     if total is None:

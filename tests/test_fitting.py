@@ -168,15 +168,21 @@ def test_approach2_groups_compute_without_budget_column():
     assert len(r.info["vertices"]) == 5
 
 
-def test_approach1_recovers_from_curves():
-    # runs of 4 schedule lengths per size (Hoffmann Sec. 3.1); checkpoint losses from the law at the tokens seen
+def schedule_runs(loss):
+    """Training curves of 9 sizes × 4 schedule lengths (Hoffmann Sec. 3.1), 12 checkpoints each, losses ``loss(N, D)``
+    at the tokens seen."""
     rows = []
     for N in np.geomspace(5e7, 5e9, 9):
         for horizon in (2e9, 8e9, 32e9, 128e9):
             for D in np.geomspace(horizon / 16, horizon, 12):
-                rows.append((f"{N:.3g}-{horizon:g}", N, D, chinchilla_loss(N, D)))
+                rows.append((f"{N:.3g}-{horizon:g}", N, D, loss(N, D)))
     run, N, D, L = zip(*rows)
-    r = fit_method("approach1", from_arrays(run=np.array(run), N=N, D=D, loss=L), bootstrap=100)
+    return from_arrays(run=np.array(run), N=N, D=D, loss=L)
+
+
+def test_approach1_recovers_from_curves():
+    # runs of 4 schedule lengths per size (Hoffmann Sec. 3.1); checkpoint losses from the law at the tokens seen
+    r = fit_method("approach1", schedule_runs(chinchilla_loss), bootstrap=100)
     assert r.params["a"] == pytest.approx(0.3658 / (0.3478 + 0.3658), abs=0.05)
     assert r.params["a"] + r.params["b"] == pytest.approx(1.0, abs=1e-6)
 

@@ -17,6 +17,7 @@ from scaling_planner.errors import ScalePlanError
 from scaling_planner.fitting import fit, fit_method, registry
 from scaling_planner.io.runlog import from_arrays
 
+from .test_fitting import schedule_runs
 from .test_fitting_degenerate import A_TRUE, continuous_size_log, rising_table
 
 E, A, B, ALPHA, BETA = 1.8172, 482.01, 2085.43, 0.3478, 0.3658
@@ -204,13 +205,7 @@ def test_approach1_uses_only_bracketed_envelope_winners():
 def test_approach1_envelope_is_the_lowest_loss_size():
     # runs of 4 schedule lengths per size (Hoffmann Sec. 3.1); the envelope's size at each compute value is the
     # compute-optimal size, so N_opt(C) follows the law's exponent
-    rows = []
-    for n in np.geomspace(5e7, 5e9, 9):
-        for horizon in (2e9, 8e9, 32e9, 128e9):
-            for d in np.geomspace(horizon / 16, horizon, 12):
-                rows.append((f"{n:.3g}-{horizon:g}", n, d, hand_loss(n, d)))
-    run, N, D, L = zip(*rows)
-    r = fit_method("approach1", from_arrays(run=np.array(run), N=N, D=D, loss=L), bootstrap=0)
+    r = fit_method("approach1", schedule_runs(hand_loss), bootstrap=0)
     assert r.params["a"] == pytest.approx(A_TRUE, abs=0.05)
     assert r.converged
 

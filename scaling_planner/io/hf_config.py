@@ -51,7 +51,7 @@ def from_hf_config(path: str | Path) -> ModelShape:
                 raise ScalePlanError(f"{p}: {mt} with dense layers among the MoE ones (mlp_only_layers / "
                                      "decoder_sparse_step) is not supported: give the shape with --layers ... --experts")
             f = need("moe_intermediate_size")
-            shared_f = c.get("shared_expert_intermediate_size") or 0 if mt == "qwen2_moe" else 0
+            shared_f = (c.get("shared_expert_intermediate_size") or 0) if mt == "qwen2_moe" else 0
             if shared_f % f:
                 raise ScalePlanError(f"{p}: shared_expert_intermediate_size {shared_f} is not a multiple of "
                                      f"moe_intermediate_size {f}; scaleplan counts shared experts of the routed width")

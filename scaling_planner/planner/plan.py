@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from ..errors import ScalePlanError
 from ..hardware import GPU, get_gpu
 from ..laws import ScalingLaw
-from ..model import ModelShape, moe_shape, shape_for_params
+from ..model import ModelShape, check_moe_counts, moe_shape, shape_for_params
 from . import allocation, defaults, layout, timing
 from .layout import Layout
 
@@ -216,10 +216,15 @@ def _check_pins_fit_shape(pins: dict, shape: ModelShape, gpn: int) -> None:
         raise ScalePlanError(f"pp {pp} must divide the {shape.n_layers} layers", param="pp")
 
 
-def _validate_moe(experts, top_k, shape) -> None:
-    """``experts`` and ``top_k`` (MoE from a law or a parameter count): together, positive, top_k <= experts; not with
-    a shape (its own experts decide)."""
+def _validate_moe(experts, top_k, shared_experts, shape) -> None:
+    """``experts``, ``top_k`` and ``shared_experts`` (MoE from a law or a parameter count): integers, experts and
+    top_k together, the counts as :func:`~scaling_planner.model.check_moe_counts` wants them; not with a shape (its
+    own experts decide)."""
+    if isinstance(shared_experts, bool) or not isinstance(shared_experts, int):
+        raise ScalePlanError(f"shared_experts must be a count >= 0, got {shared_experts!r}", param="shared_experts")
     if experts is None and top_k is None:
+        if shared_experts:
+            raise ScalePlanError(f"shared_experts {shared_experts} needs experts and top_k", param="shared_experts")
         return
     if shape is not None:
         raise ScalePlanError("give experts/top_k or a model shape, not both: the shape's experts decide",
@@ -228,9 +233,7 @@ def _validate_moe(experts, top_k, shape) -> None:
         if v is None or isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ScalePlanError(f"{name} must be a positive integer (experts and top_k go together), got {v!r}",
                                  param=name)
-    if experts < 2 or top_k > experts:
-        raise ScalePlanError(f"an MoE needs at least 2 experts and top_k <= experts, got experts {experts}, top_k "
-                             f"{top_k}", param=("experts", "top_k"))
+    check_moe_counts(experts, top_k, shared_experts)
 
 
 def _validate_precision(precision: str, g: GPU, framework: str) -> None:
@@ -550,6 +553,11 @@ def _layouts(shape, g, G, gb, seq_len, gpn, framework, gpus, max_gpus, why,
     return found, G, why
 
 
+def _axes(shape: ModelShape) -> tuple[str, ...]:
+    """The layout axes the search has for ``shape`` (layout.PIN_KEYS; EP only for MoE models)."""
+    return tuple(k for k in layout.PIN_KEYS if k != "ep" or shape.n_experts)
+
+
 def _pinned_misfit(shape, g, G, gb, seq_len, gpn, framework, pins: dict, precision: str = "bf16") -> ScalePlanError:
     """The error for pinned layout keywords with which nothing fits on G GPUs: by how much the smallest such layout
     overruns the usable memory, and which single changes make it fit (docs/planning.md §4.2)."""
@@ -565,8 +573,7 @@ def _pinned_misfit(shape, g, G, gb, seq_len, gpn, framework, pins: dict, precisi
     desc = (f"tp {lay.tp}, pp {lay.pp}, dp {lay.dp}, " + (f"ep {lay.ep}, " if shape.n_experts else "")
             + f"zero {lay.zero_stage}, micro_batch {lay.micro_batch}, recompute {lay.recompute}")
     how = layout.fixes(shape, lay, g, seq_len, gpn, framework)
-    searched = [k for k in ("tp", "pp", "dp", "ep", "micro_batch", "zero", "recompute")
-                if k not in pins and (k != "ep" or shape.n_experts)]
+    searched = [k for k in _axes(shape) if k not in pins and k != "sp"]
     return ScalePlanError(
         f"the layout {desc}" + (f" (the smallest with {given})" if searched else "")
         + f" needs {lay.memory_gib:.1f} GiB per GPU, {lay.memory_gib - usable:.1f} GiB more than the {usable:.1f} "
@@ -653,11 +660,7 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
         params = float(shape.params_active)
     if G_fixed is not None and gpus is None:
         gpus = G_fixed
-    _validate_moe(experts, top_k, shape)
-    if shared_experts and not experts or isinstance(shared_experts, bool) or not isinstance(shared_experts, int) \
-            or shared_experts < 0:
-        raise ScalePlanError(f"shared_experts must be a count >= 0 with experts and top_k, got {shared_experts!r}",
-                             param="shared_experts")
+    _validate_moe(experts, top_k, shared_experts, shape)
     _validate(flops=flops, gpus=gpus, days=days, params=params, tokens=tokens, target_loss=target_loss, mfu=mfu,
               goodput=goodput, price=price, seq_len=seq_len, vocab=vocab, gpus_per_node=gpus_per_node,
               max_gpus=max_gpus, deadline_days=deadline_days, inference_tokens=inference_tokens,
@@ -757,9 +760,8 @@ def plan_budget(*, flops: float | None = None, gpus: int | None = None, days: fl
     best = found[0]
     pinned = [k for k, v in pins.items() if v is not None]
     if pinned:
-        axes = [k for k in pins if k != "ep" or shape.n_experts]  # EP is an axis only of MoE models
         notes.append("layout: " + ", ".join(pinned) + " given"
-                     + ("; the rest searched" if set(axes) - set(pinned) else ""))
+                     + ("; the rest searched" if set(_axes(shape)) - set(pinned) else ""))
     if global_batch is not None and best.global_batch != global_batch:
         notes.append(f"global batch {best.global_batch} sequences (accumulation x DP x micro-batch), not the "
                      f"{global_batch} given: the nearest this layout splits into")
